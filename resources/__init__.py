@@ -1,0 +1,1 @@
+"""Static resources (styles, presets, icons) loaded through importlib.resources. Imports nothing."""

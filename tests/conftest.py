@@ -1,0 +1,64 @@
+"""Test configuration: Qt off-screen, per-session user dirs, the shared real series, leak checks."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+# Qt must never try to open a display in tests; set before any Qt import.
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ.setdefault("QT_QUICK_BACKEND", "software")
+_session_home = Path(tempfile.mkdtemp(prefix="medmpt-test-home-"))
+os.environ["MEDMPT_DATA_DIR"] = str(_session_home / "data")
+os.environ["MEDMPT_LOG_DIR"] = str(_session_home / "log")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_SERIES = REPO_ROOT.parent / "shared" / "data" / "lung-pet-ct-dx-A0001"
+
+
+@pytest.fixture(scope="session")
+def real_series_dir() -> Path:
+    """The shared real chest CT (Lung-PET-CT-Dx A0001, 64 slices); skips when it is absent."""
+    if not (SHARED_SERIES.is_dir() and any(SHARED_SERIES.glob("*.dcm"))):
+        pytest.skip(
+            f"shared real CT series not found at {SHARED_SERIES} "
+            "(expected ../shared/data/lung-pet-ct-dx-A0001 beside the repository)"
+        )
+    return SHARED_SERIES
+
+
+def _worker_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon}
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_workers():
+    """Fail any test that leaves a worker thread (Python or one of our Qt pools) running."""
+    before = _worker_threads()
+    yield
+    deadline = time.monotonic() + 5.0
+    leaked: set[threading.Thread] = set()
+    pools_busy = 0
+    while time.monotonic() < deadline:
+        leaked = {t for t in _worker_threads() - before if t.is_alive()}
+        pools_busy = _active_pool_work()
+        if not leaked and not pools_busy:
+            return
+        time.sleep(0.02)
+    names = ", ".join(sorted(t.name for t in leaked))
+    pytest.fail(f"test left workers running: threads [{names}], {pools_busy} Qt pool task(s)")
+
+
+def _active_pool_work() -> int:
+    """Tasks still running on the workstation's Qt pools (0 when Qt was never loaded)."""
+    import sys
+
+    workers = sys.modules.get("ui.workers")
+    if workers is None:
+        return 0
+    return workers.active_task_count()
