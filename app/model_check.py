@@ -1,0 +1,19 @@
+"""Checks that the default model package is present and loads (used by --self-test)."""
+
+from __future__ import annotations
+
+from app import paths
+
+
+def check_default_model() -> tuple[str, str]:
+    """Return (status, message); status is "ok", "absent" or "failed"."""
+    model_dir = paths.default_model_dir()
+    if model_dir is None:
+        return "absent", "no bundled default model package (nothing to load)"
+    try:
+        from app.model_service import load_model
+
+        model = load_model(model_dir, device="cpu")
+    except Exception as exc:  # report, never crash
+        return "failed", f"default model at {model_dir} did not load: {exc}"
+    return "ok", f"loaded {model.describe()}"

@@ -1,0 +1,83 @@
+"""Opening a study for the workstation: index sources in a task and describe the series for display.
+
+Qt-free. The UI shows `StudyIndex.series_rows()`; the model's series choice is preselected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.dicom import IndexResult, SeriesChoice, choose_series, index_sources
+from app.tasks import CancelToken, Progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SeriesRow:
+    """One line of the series list."""
+
+    series_uid: str
+    title: str
+    details: str
+    chosen: bool
+    problems: tuple[str, ...]
+
+
+@dataclass
+class StudyIndex:
+    """What was found in the opened sources and which series the model would use."""
+
+    index: IndexResult
+    choice: SeriesChoice
+
+    @property
+    def choice_reason(self) -> str:
+        return self.choice.reason
+
+    def series_rows(self) -> list[SeriesRow]:
+        chosen_key = self.choice.series.key if self.choice.series is not None else None
+        rows = []
+        for series in self.index.series:
+            size = f"{series.Rows}x{series.Columns}" if series.Rows else "?"
+            spacing = f", {series.slice_spacing:.2f} mm" if series.slice_spacing else ""
+            title = (
+                f"{series.Modality or '?'} {series.SeriesDescription or '(no description)'}"
+                f" \u2014 {series.instance_count} images, {size}{spacing}"
+            )
+            if series.problems:
+                title += f"  \u26a0 {len(series.problems)}"
+            details = "\n".join(
+                [f"Orientation: {series.orientation}", f"Kernel: {series.ConvolutionKernel or '-'}"]
+                + [f"\u26a0 {p}" for p in series.problems]
+            )
+            rows.append(
+                SeriesRow(series.key, title, details, series.key == chosen_key, tuple(series.problems))
+            )
+        return rows
+
+    def summary(self) -> str:
+        n_series = len(self.index.series)
+        lines = [f"{len(self.index.studies)} study(ies), {n_series} series, {self.index.file_count} files"]
+        if self.index.problems:
+            lines.append(f"{len(self.index.problems)} file(s) could not be used")
+        lines.append(self.choice.reason)
+        return "\n".join(lines)
+
+
+def open_sources_task(
+    paths: Sequence[Path], cancel: CancelToken | None = None
+) -> Generator[Progress, None, StudyIndex]:
+    """Index folders, files, zips or DICOMDIRs (headers only) and choose the series for the model."""
+    yield Progress(0.0, "Reading DICOM headers\u2026")
+    index = index_sources([Path(p) for p in paths], cancel=cancel)
+    choice = choose_series(index)
+    log.info(
+        "opened %d series in %d files (%d unusable files)",
+        len(index.series), index.file_count, len(index.problems),
+    )
+    yield Progress(1.0, "Study indexed")
+    return StudyIndex(index, choice)

@@ -1,0 +1,76 @@
+"""The workstation window opens, lists a real series, and renders itself to a PNG off-screen."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ui
+
+from app import __version__  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def _run(*args: str, timeout: int = 180) -> subprocess.CompletedProcess[str]:
+    env = {"QT_QPA_PLATFORM": "offscreen"}
+    import os
+
+    return subprocess.run(
+        [str(BIN / "medmpt-workstation"), *args], capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, **env},
+    )
+
+
+def test_version_flag():
+    result = _run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"medmpt-workstation {__version__}"
+
+
+def test_screenshot_of_the_empty_window_is_a_real_picture(tmp_path):
+    from PySide6.QtGui import QImage
+
+    out = tmp_path / "empty.png"
+    result = _run("--screenshot", str(out), "--size", "1200x800")
+    assert result.returncode == 0, result.stderr
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1200, 800)
+    # Dark theme: the window is mostly dark, and not one flat colour (menus, docks, text drawn).
+    colours = {image.pixelColor(x, y).name() for x in range(0, 1200, 37) for y in range(0, 800, 29)}
+    assert len(colours) > 3
+    centre = image.pixelColor(600, 400)
+    assert centre.lightness() < 80
+
+
+def test_opening_the_real_series_lists_it_and_preselects_it(qtbot, real_series_dir):
+    from ui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.open_paths([real_series_dir])
+    qtbot.waitUntil(lambda: window.series_list.count() == 1, timeout=30_000)
+    item = window.series_list.item(0)
+    assert "64 images" in item.text()
+    assert window.series_list.currentItem() is item  # the model's choice is preselected
+    assert window.study is not None
+    assert window.study.choice.series is not None
+
+
+def test_a_newer_open_wins_over_an_older_one(qtbot, real_series_dir, tmp_path):
+    from ui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.open_paths([real_series_dir])
+    window.open_paths([tmp_path])  # empty folder, opened second: it must be what is shown
+    qtbot.waitUntil(lambda: window.study is not None, timeout=30_000)
+    qtbot.wait(200)
+    from ui import workers
+
+    qtbot.waitUntil(lambda: workers.active_task_count() == 0, timeout=30_000)
+    assert window.series_list.count() == 0
+    assert window.study.index.series == []

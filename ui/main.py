@@ -1,0 +1,91 @@
+"""`medmpt-workstation`: the GUI entry point and composition root (builds the window)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from app import __version__, paths
+from app.logging_setup import configure_logging
+
+log = logging.getLogger(__name__)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="medmpt-workstation", description="MedMPT chest CT workstation")
+    parser.add_argument("path", nargs="*", type=Path, help="DICOM folder, files, zip or DICOMDIR to open")
+    parser.add_argument("--version", action="version", version=f"medmpt-workstation {__version__}")
+    parser.add_argument("--demo", action="store_true", help="open the bundled demo study")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG",
+                        help="render the window off-screen to PNG (after opening PATH) and exit")
+    parser.add_argument("--size", default="1440x900", help="window size for --screenshot (WxH)")
+    parser.add_argument("--self-test", action="store_true",
+                        help="start Qt off-screen, load the default model if present, exit 0 when healthy")
+    return parser.parse_args(argv)
+
+
+def _wait_for_tasks(app, timeout_s: float = 120.0) -> None:
+    from ui import workers
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if workers.active_task_count() == 0:
+            app.processEvents()
+            return
+        time.sleep(0.01)
+    log.warning("tasks still running after %.0f s; taking the screenshot anyway", timeout_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(list(sys.argv[1:] if argv is None else argv))
+    headless = args.screenshot is not None or args.self_test
+    if headless:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    log_path = configure_logging()
+    log.info("medmpt-workstation %s starting (headless=%s)", __version__, headless)
+
+    from PySide6.QtWidgets import QApplication
+
+    from resources.loader import read_text
+    from ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("MedMPT Workstation")
+    app.setStyleSheet(read_text("styles", "dark.qss"))
+    if args.self_test:
+        from ui.self_test import run_self_test
+
+        return run_self_test(app, log_path)
+
+    window = MainWindow()
+    open_paths = list(args.path)
+    if args.demo and not open_paths:
+        demo = paths.demo_study_dir()
+        if demo is None:
+            print("medmpt-workstation: no bundled demo study found; opening an empty window", file=sys.stderr)
+        else:
+            open_paths = [demo]
+    if args.screenshot is not None:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        window.resize(width, height)
+    window.show()
+    if open_paths:
+        window.open_paths(open_paths)
+    if args.screenshot is not None:
+        _wait_for_tasks(app)
+        image = window.grab()
+        args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+        ok = image.save(str(args.screenshot))
+        window.close()
+        print(f"screenshot written to {args.screenshot}" if ok else f"could not write {args.screenshot}")
+        return 0 if ok else 1
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
