@@ -10,8 +10,9 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.dicom import IndexResult, SeriesChoice, choose_series, index_sources
+from app.dicom import IndexResult, SeriesChoice, choose_series, index_task, load_volume_task
 from app.tasks import CancelToken, Progress
+from app.volume import Volume
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def open_sources_task(
 ) -> Generator[Progress, None, StudyIndex]:
     """Index folders, files, zips or DICOMDIRs (headers only) and choose the series for the model."""
     yield Progress(0.0, "Reading DICOM headers\u2026")
-    index = index_sources([Path(p) for p in paths], cancel=cancel)
+    index = yield from index_task([Path(p) for p in paths], cancel)
     choice = choose_series(index)
     log.info(
         "opened %d series in %d files (%d unusable files)",
@@ -81,3 +82,13 @@ def open_sources_task(
     )
     yield Progress(1.0, "Study indexed")
     return StudyIndex(index, choice)
+
+
+def load_series_task(
+    study: StudyIndex, series_key: str | None = None, cancel: CancelToken | None = None
+) -> Generator[Progress, None, Volume]:
+    """Load the chosen series (or `series_key`) of an opened study as a Volume."""
+    series = study.choice.series if series_key is None else study.index.find_series(series_key)
+    if series is None:
+        raise ValueError(study.choice.reason if series_key is None else "that series is no longer in the study")
+    return (yield from load_volume_task(series, cancel))

@@ -16,13 +16,17 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app import __version__
-from app.study import StudyIndex, open_sources_task
+from app import viewing
+from app.study import StudyIndex, load_series_task, open_sources_task
+from app.volume import Volume
 from ui import workers
+from ui.viewer_panel import ViewerPanel
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +44,10 @@ class MainWindow(QMainWindow):
         self.resize(1440, 900)
         self.setAcceptDrops(True)
         self._open_handle: workers.TaskHandle | None = None
+        self._load_handle: workers.TaskHandle | None = None
         self._generation = 0
         self.study: StudyIndex | None = None
+        self.volume: Volume | None = None
         self._build_central()
         self._build_series_dock()
         self._build_report_dock()
@@ -53,14 +59,20 @@ class MainWindow(QMainWindow):
         self.viewer_placeholder = QLabel("Open a CT study: File \u25b8 Open folder\u2026 (Ctrl+O) or drop it here")
         self.viewer_placeholder.setObjectName("viewerPlaceholder")
         self.viewer_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setCentralWidget(self.viewer_placeholder)
+        self.viewer = ViewerPanel()
+        self.central = QStackedWidget()
+        self.central.addWidget(self.viewer_placeholder)
+        self.central.addWidget(self.viewer)
+        self.setCentralWidget(self.central)
 
     def _build_series_dock(self) -> None:
         self.series_list = QListWidget()
         self.series_list.setObjectName("seriesList")
+        self.series_list.itemActivated.connect(self._on_series_list_item_activated)
         dock = QDockWidget("Series", self)
         dock.setObjectName("seriesDock")
         dock.setWidget(self.series_list)
+        dock.setMinimumWidth(300)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
@@ -93,6 +105,11 @@ class MainWindow(QMainWindow):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        for p in viewing.window_presets():
+            action = QAction(f"{p.name} window", self, shortcut=p.key)
+            action.triggered.connect(lambda _=False, name=p.name: self.viewer.apply_preset(name))
+            view_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About", self)
         about.triggered.connect(self._on_about_triggered)
@@ -114,6 +131,8 @@ class MainWindow(QMainWindow):
             self._open_handle.cancel()
         self._generation += 1
         generation = self._generation
+        self.volume = None
+        self.viewer.set_volume(None)
         handle = workers.start_task(lambda cancel: open_sources_task(paths, cancel), "open study")
         handle.signals.progressed.connect(self._on_task_progressed)
         handle.signals.finished.connect(lambda index: self._on_open_finished(generation, index))
@@ -137,8 +156,42 @@ class MainWindow(QMainWindow):
             if row.chosen:
                 self.series_list.setCurrentItem(item)
         self.viewer_placeholder.setText(index.summary())
+        self.central.setCurrentWidget(self.viewer_placeholder)
         self.statusBar().showMessage(index.choice_reason, 10_000)
         self.study_opened.emit(index)
+        if index.choice.series is not None:
+            self.load_series(index.choice.series.key)
+
+    def load_series(self, series_key: str) -> None:
+        """Load a series of the current study in the background and show it in the viewer."""
+        if self.study is None:
+            return
+        if self._load_handle is not None:
+            self._load_handle.cancel()
+        generation, study = self._generation, self.study
+        handle = workers.start_task(lambda cancel: load_series_task(study, series_key, cancel), "load series")
+        handle.signals.progressed.connect(self._on_task_progressed)
+        handle.signals.finished.connect(lambda volume: self._on_load_finished(generation, volume))
+        handle.signals.errored.connect(lambda exc: self._on_task_errored("Loading the series", exc))
+        self._load_handle = handle
+        self.progress.setVisible(True)
+
+    def _on_load_finished(self, generation: int, volume: Volume) -> None:
+        self.progress.setVisible(False)
+        if generation != self._generation:
+            return  # the user opened another study meanwhile
+        self.volume = volume
+        self.viewer.set_volume(volume)
+        self.central.setCurrentWidget(self.viewer)
+        z, y, x = volume.shape
+        sz, sy, sx = volume.spacing
+        message = f"Loaded {z} x {y} x {x} voxels, {sx:.2f} x {sy:.2f} x {sz:.2f} mm"
+        if volume.problems:
+            message += f"  \u26a0 {'; '.join(volume.problems)}"
+        self.statusBar().showMessage(message)
+
+    def _on_series_list_item_activated(self, item: QListWidgetItem) -> None:
+        self.load_series(item.data(Qt.ItemDataRole.UserRole))
 
     def _on_task_progressed(self, progress) -> None:
         self.progress.setValue(int(progress.fraction * 100))

@@ -1,0 +1,198 @@
+"""One 2-D view (axial, coronal or sagittal) of a Volume: window/level, heatmap, crosshair, labels.
+
+Thin: the pixel maths lives in app.viewing; this widget only paints and forwards input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtWidgets import QWidget
+
+from app import viewing
+from app.volume import Volume
+
+# Screen-edge labels (left, right, top, bottom) in radiological convention (patient's right on
+# the viewer's left). LPS: x grows to the patient's left, y to posterior, z to superior.
+ORIENTATION_LABELS = {
+    "axial": ("R", "L", "A", "P"),
+    "coronal": ("R", "L", "S", "I"),
+    "sagittal": ("A", "P", "S", "I"),
+}
+
+
+class SliceView(QWidget):
+    """Shows one plane; emits `position_picked` (z, y, x voxel) when the user clicks."""
+
+    position_picked = Signal(int, int, int)
+    slice_changed = Signal(str, int)
+
+    def __init__(self, plane: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plane = plane
+        self.setObjectName(f"view_{plane}")
+        self.setMinimumSize(160, 160)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.WheelFocus)
+        self.volume: Volume | None = None
+        self.heat: np.ndarray | None = None  # uint8 (Z, Y, X) relevance, or None
+        self.heat_opacity = 0.45
+        self.window = viewing.preset("Mediastinum")
+        self.index = 0
+        self.cursor_zyx = (0, 0, 0)
+        self._image: QImage | None = None
+        self._buffer: np.ndarray | None = None
+        self.status_text = ""
+
+    # ------------------------------------------------------------------ model
+    def set_volume(self, volume: Volume | None) -> None:
+        self.volume = volume
+        self.heat = None
+        if volume is not None:
+            self.cursor_zyx = tuple(n // 2 for n in volume.shape)  # type: ignore[assignment]
+            self.index = self._index_from_cursor()
+        self.refresh()
+
+    def set_heat(self, heat: np.ndarray | None) -> None:
+        self.heat = heat
+        self.refresh()
+
+    def set_window(self, width: float, level: float) -> None:
+        self.window = viewing.WindowPreset("custom", "", width, level)
+        self.refresh()
+
+    def set_cursor(self, zyx: tuple[int, int, int]) -> None:
+        self.cursor_zyx = zyx
+        self.index = self._index_from_cursor()
+        self.refresh()
+
+    def set_index(self, index: int) -> None:
+        if self.volume is None:
+            return
+        count = viewing.plane_count(self.volume, self.plane)
+        self.index = int(min(max(index, 0), count - 1))
+        z, y, x = self.cursor_zyx
+        self.cursor_zyx = {"axial": (self.index, y, x), "coronal": (z, self.index, x),
+                           "sagittal": (z, y, self.index)}[self.plane]
+        self.refresh()
+        self.slice_changed.emit(self.plane, self.index)
+
+    def _index_from_cursor(self) -> int:
+        return self.cursor_zyx[{"axial": 0, "coronal": 1, "sagittal": 2}[self.plane]]
+
+    # ------------------------------------------------------------------ rendering
+    def render_rgb(self) -> np.ndarray | None:
+        """The displayed slice as (H, W, 3) uint8, before scaling to the widget."""
+        if self.volume is None:
+            return None
+        grey = viewing.apply_window(
+            viewing.plane_slice(self.volume.voxels, self.plane, self.index),
+            self.window.width, self.window.level,
+        )
+        heat = None if self.heat is None else viewing.plane_slice(self.heat, self.plane, self.index)
+        return viewing.compose_rgb(np.ascontiguousarray(grey), heat, self.heat_opacity)
+
+    def refresh(self) -> None:
+        rgb = self.render_rgb()
+        if rgb is None:
+            self._image = None
+        else:
+            self._buffer = np.ascontiguousarray(rgb)
+            h, w, _ = self._buffer.shape
+            self._image = QImage(self._buffer.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+        self.update()
+
+    def image_rect(self) -> QRectF:
+        """Where the slice is drawn: centred, aspect-correct in millimetres."""
+        if self._image is None or self.volume is None:
+            return QRectF()
+        row_mm, col_mm = viewing.plane_pixel_size(self.volume, self.plane)
+        width_mm = self._image.width() * col_mm
+        height_mm = self._image.height() * row_mm
+        scale = min(self.width() / width_mm, self.height() / height_mm)
+        w, h = width_mm * scale, height_mm * scale
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#000000"))
+        if self._image is None:
+            painter.end()
+            return
+        target = self.image_rect()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawImage(target, self._image)
+        self._paint_crosshair(painter, target)
+        self._paint_labels(painter)
+        painter.end()
+
+    def _paint_crosshair(self, painter: QPainter, target: QRectF) -> None:
+        col, row = self._cursor_in_image()
+        sx = target.width() / self._image.width()
+        sy = target.height() / self._image.height()
+        x = target.left() + (col + 0.5) * sx
+        y = target.top() + (row + 0.5) * sy
+        painter.setPen(QPen(QColor(80, 200, 255, 140), 1))
+        painter.drawLine(QPointF(target.left(), y), QPointF(target.right(), y))
+        painter.drawLine(QPointF(x, target.top()), QPointF(x, target.bottom()))
+
+    def _paint_labels(self, painter: QPainter) -> None:
+        painter.setPen(QColor("#e0c060"))
+        left, right, top, bottom = ORIENTATION_LABELS[self.plane]
+        w, h = self.width(), self.height()
+        painter.drawText(6, h // 2, left)
+        painter.drawText(w - 14, h // 2, right)
+        painter.drawText(w // 2, 16, top)
+        painter.drawText(w // 2, h - 6, bottom)
+        count = viewing.plane_count(self.volume, self.plane)
+        painter.setPen(QColor("#c8c8c8"))
+        painter.drawText(6, 16, f"{self.plane.capitalize()} {self.index + 1}/{count}")
+        painter.drawText(6, 32, f"W {self.window.width:.0f} L {self.window.level:.0f}")
+        if self.status_text:
+            painter.drawText(6, h - 8, self.status_text)
+
+    def _cursor_in_image(self) -> tuple[int, int]:
+        z, y, x = self.cursor_zyx
+        nz = self.volume.shape[0]
+        return {"axial": (x, y), "coronal": (x, nz - 1 - z), "sagittal": (y, nz - 1 - z)}[self.plane]
+
+    # ------------------------------------------------------------------ input
+    def voxel_at(self, point: QPointF) -> tuple[int, int, int] | None:
+        target = self.image_rect()
+        if self._image is None or not target.contains(point):
+            return None
+        col = int((point.x() - target.left()) / target.width() * self._image.width())
+        row = int((point.y() - target.top()) / target.height() * self._image.height())
+        nz = self.volume.shape[0]
+        if self.plane == "axial":
+            return (self.index, row, col)
+        if self.plane == "coronal":
+            return (nz - 1 - row, self.index, col)
+        return (nz - 1 - row, col, self.index)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        step = 1 if event.angleDelta().y() > 0 else -1
+        self.set_index(self.index + step)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        steps = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1, Qt.Key.Key_PageUp: 10, Qt.Key.Key_PageDown: -10}
+        if event.key() in steps:
+            self.set_index(self.index + steps[event.key()])
+        else:
+            super().keyPressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        zyx = self.voxel_at(event.position())
+        if zyx is None or self.volume is None:
+            self.status_text = ""
+        else:
+            hu = float(self.volume.voxels[zyx])
+            lps = self.volume.index_to_lps(zyx)
+            self.status_text = f"{hu:.0f} HU  ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm LPS"
+        self.update()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        zyx = self.voxel_at(event.position())
+        if zyx is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.position_picked.emit(*zyx)

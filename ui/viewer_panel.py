@@ -1,0 +1,58 @@
+"""Three linked views (axial large, coronal and sagittal) sharing one crosshair and window."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from app import viewing
+from app.volume import Volume
+from ui.slice_view import SliceView
+
+
+class ViewerPanel(QWidget):
+    """Owns the three SliceViews; a click in one moves the crosshair in all."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("viewerPanel")
+        self.views = {plane: SliceView(plane) for plane in viewing.PLANES}
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.views["axial"], 0, 0, 2, 1)
+        layout.addWidget(self.views["coronal"], 0, 1)
+        layout.addWidget(self.views["sagittal"], 1, 1)
+        layout.setColumnStretch(0, 2)
+        layout.setColumnStretch(1, 1)
+        for view in self.views.values():
+            view.position_picked.connect(self._on_view_position_picked)
+            view.slice_changed.connect(self._on_view_slice_changed)
+
+    def set_volume(self, volume: Volume | None) -> None:
+        for view in self.views.values():
+            view.set_volume(volume)
+
+    def set_heat(self, heat: np.ndarray | None) -> None:
+        for view in self.views.values():
+            view.set_heat(heat)
+
+    def apply_preset(self, name: str) -> None:
+        p = viewing.preset(name)
+        for view in self.views.values():
+            view.set_window(p.width, p.level)
+
+    def go_to_slice(self, z: int) -> None:
+        """Show axial slice z (e.g. a sentence's most relevant slice) in every view."""
+        axial = self.views["axial"]
+        axial.set_index(z)
+
+    def _on_view_position_picked(self, z: int, y: int, x: int) -> None:
+        for view in self.views.values():
+            view.set_cursor((z, y, x))
+
+    def _on_view_slice_changed(self, plane: str, index: int) -> None:
+        zyx = self.views[plane].cursor_zyx
+        for other, view in self.views.items():
+            if other != plane:
+                view.set_cursor(zyx)
