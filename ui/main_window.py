@@ -133,12 +133,14 @@ class MainWindow(QMainWindow):
         generation = self._generation
         self.volume = None
         self.viewer.set_volume(None)
-        handle = workers.start_task(lambda cancel: open_sources_task(paths, cancel), "open study")
-        handle.signals.progressed.connect(self._on_task_progressed)
-        handle.signals.finished.connect(lambda index: self._on_open_finished(generation, index))
-        handle.signals.errored.connect(lambda exc: self._on_task_errored("Opening the study", exc))
-        handle.signals.cancelled.connect(lambda: self.progress.setVisible(False))
-        self._open_handle = handle
+        self._open_handle = workers.start_task(
+            lambda cancel: open_sources_task(paths, cancel),
+            "open study",
+            on_progress=self._on_task_progressed,
+            on_finished=lambda index: self._on_open_finished(generation, index),
+            on_error=lambda exc: self._on_task_errored("Opening the study", exc),
+            on_cancelled=lambda: self.progress.setVisible(False),
+        )
         self.progress.setVisible(True)
         self.statusBar().showMessage("Reading DICOM headers\u2026")
 
@@ -169,11 +171,14 @@ class MainWindow(QMainWindow):
         if self._load_handle is not None:
             self._load_handle.cancel()
         generation, study = self._generation, self.study
-        handle = workers.start_task(lambda cancel: load_series_task(study, series_key, cancel), "load series")
-        handle.signals.progressed.connect(self._on_task_progressed)
-        handle.signals.finished.connect(lambda volume: self._on_load_finished(generation, volume))
-        handle.signals.errored.connect(lambda exc: self._on_task_errored("Loading the series", exc))
-        self._load_handle = handle
+        self._load_handle = workers.start_task(
+            lambda cancel: load_series_task(study, series_key, cancel),
+            "load series",
+            on_progress=self._on_task_progressed,
+            on_finished=lambda volume: self._on_load_finished(generation, volume),
+            on_error=lambda exc: self._on_task_errored("Loading the series", exc),
+            on_cancelled=lambda: self.progress.setVisible(False),
+        )
         self.progress.setVisible(True)
 
     def _on_load_finished(self, generation: int, volume: Volume) -> None:

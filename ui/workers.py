@@ -8,6 +8,7 @@ Modelled on superqt's GeneratorWorker.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -25,7 +26,8 @@ TaskFactory = Callable[[CancelToken], Generator[Progress, None, Any]]
 _pools: dict[str, QThreadPool] = {}
 _active = 0
 _active_lock = threading.Lock()
-_handles: set[TaskHandle] = set()
+_handles: dict[int, TaskHandle] = {}
+"""Running handles, kept alive until their last signal reached the GUI thread."""
 _ids = itertools.count(1)
 
 
@@ -52,6 +54,7 @@ class TaskSignals(QObject):
     finished = Signal(object)  # the task's return value
     errored = Signal(object)  # the exception
     cancelled = Signal()
+    released = Signal()  # last signal of a task: the bridge may drop its reference
 
 
 class TaskHandle:
@@ -94,7 +97,7 @@ class _Runnable(QRunnable):
             handle.done.set()
             with _active_lock:
                 _active -= 1
-                _handles.discard(handle)
+            handle.signals.released.emit()
 
     def _drive(self) -> Any:
         task = self._factory(self._handle.token)
@@ -107,21 +110,49 @@ class _Runnable(QRunnable):
             self._handle.signals.progressed.emit(progress)
 
 
-def start_task(factory: TaskFactory, name: str, pool: str = "io") -> TaskHandle:
-    """Start `factory(cancel_token)` (a generator task) on a pool; connect to handle.signals."""
+def start_task(
+    factory: TaskFactory,
+    name: str,
+    pool: str = "io",
+    *,
+    on_progress: Callable[[Progress], Any] | None = None,
+    on_finished: Callable[[Any], Any] | None = None,
+    on_error: Callable[[Exception], Any] | None = None,
+    on_cancelled: Callable[[], Any] | None = None,
+) -> TaskHandle:
+    """Start `factory(cancel_token)` (a generator task) on a pool.
+
+    The callbacks are connected before the task starts, so a task that ends at once cannot
+    emit before anyone listens; they run on the GUI thread.
+    """
     global _active
     handle = TaskHandle(name)
+    handle.signals.released.connect(functools.partial(_release, handle.request_id))
+    for signal, slot in (
+        (handle.signals.progressed, on_progress),
+        (handle.signals.finished, on_finished),
+        (handle.signals.errored, on_error),
+        (handle.signals.cancelled, on_cancelled),
+    ):
+        if slot is not None:
+            signal.connect(slot)
     with _active_lock:
         _active += 1
-        _handles.add(handle)
+        _handles[handle.request_id] = handle
     _pool(pool).start(_Runnable(factory, handle))
     return handle
+
+
+def _release(request_id: int) -> None:
+    """GUI thread, after the task's other signals were delivered: forget its handle."""
+    with _active_lock:
+        _handles.pop(request_id, None)
 
 
 def shutdown(timeout_ms: int = 10_000) -> bool:
     """Cancel every running task and wait for the pools; True when all stopped in time."""
     with _active_lock:
-        handles = list(_handles)
+        handles = list(_handles.values())
     for handle in handles:
         handle.cancel()
     return all(pool.waitForDone(timeout_ms) for pool in _pools.values())

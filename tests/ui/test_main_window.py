@@ -35,14 +35,14 @@ def test_screenshot_of_the_empty_window_is_a_real_picture(tmp_path):
     from PySide6.QtGui import QImage
 
     out = tmp_path / "empty.png"
-    result = _run("--screenshot", str(out), "--size", "1200x800")
+    result = _run("--screenshot", str(out), "--size", "1440x900")
     assert result.returncode == 0, result.stderr
     image = QImage(str(out))
-    assert (image.width(), image.height()) == (1200, 800)
+    assert (image.width(), image.height()) == (1440, 900)
     # Dark theme: the window is mostly dark, and not one flat colour (menus, docks, text drawn).
-    colours = {image.pixelColor(x, y).name() for x in range(0, 1200, 37) for y in range(0, 800, 29)}
+    colours = {image.pixelColor(x, y).name() for x in range(0, 1440, 37) for y in range(0, 900, 29)}
     assert len(colours) > 3
-    centre = image.pixelColor(600, 400)
+    centre = image.pixelColor(720, 450)
     assert centre.lightness() < 80
 
 
