@@ -89,6 +89,20 @@ def apply_window(image: np.ndarray, width: float, level: float) -> np.ndarray:
     return _window_float(image.astype(np.float32, copy=False), width, level)
 
 
+@lru_cache(maxsize=16)
+def _window_lut_argb(width: float, level: float) -> np.ndarray:
+    grey = _window_lut(width, level).astype(np.uint32)
+    return 0xFF000000 | (grey << 16) | (grey << 8) | grey
+
+
+def apply_window_argb(image: np.ndarray, width: float, level: float) -> np.ndarray:
+    """Like apply_window, as (H, W) uint32 0xFFgggggg pixels (what Qt paints fastest)."""
+    if image.dtype == np.int16:
+        return _window_lut_argb(float(width), float(level))[image.view(np.uint16) ^ np.uint16(0x8000)]
+    grey = apply_window(image, width, level).astype(np.uint32)
+    return 0xFF000000 | (grey << 16) | (grey << 8) | grey
+
+
 @lru_cache(maxsize=1)
 def heat_colormap() -> np.ndarray:
     """256 x 3 uint8 'hot'-like colormap (black-red-yellow-white) for attention heatmaps."""
@@ -104,27 +118,34 @@ def heat_to_uint8(heat: np.ndarray) -> np.ndarray:
     return (np.clip(heat, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def compose_rgb(grey: np.ndarray, heat: np.ndarray | None = None, opacity: float = 0.4) -> np.ndarray:
-    """(H, W, 3) uint8 image: the grey slice with `heat` (uint8 0..255 or float 0..1) over it.
+def compose_argb(grey: np.ndarray, heat: np.ndarray, opacity: float = 0.4) -> np.ndarray:
+    """(H, W) uint32 0xAARRGGBB pixels: the grey slice with `heat` (uint8 0..255 or float 0..1).
 
     Each pixel is tinted in proportion to its relevance times `opacity`, so anatomy stays
-    readable where the model did not look. Integer maths: about 3 ms for 512 x 512.
+    readable where the model did not look. One gather in a 65,536-entry table indexed by
+    (grey, relevance): about a millisecond for 512 x 512.
     """
+    index = heat if heat.dtype == np.uint8 else heat_to_uint8(heat)
+    combined = grey.astype(np.uint16) << 8
+    combined |= index
+    return _blend_lut(round(float(opacity), 3))[combined]
+
+
+def compose_rgb(grey: np.ndarray, heat: np.ndarray | None = None, opacity: float = 0.4) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of compose_argb (for PNG files and checks)."""
     if heat is None or opacity <= 0:
         return np.repeat(grey[:, :, None], 3, axis=2)
-    index = heat if heat.dtype == np.uint8 else heat_to_uint8(heat)
-    alpha = _alpha_lut(round(float(opacity), 3))[index]
-    inverse = 256 - alpha
-    grey16 = grey.astype(np.uint16) * inverse
-    colours = heat_colormap()
-    out = np.empty(grey.shape + (3,), dtype=np.uint8)
-    for channel in range(3):
-        tint = colours[:, channel].astype(np.uint16)[index] * alpha
-        out[:, :, channel] = (grey16 + tint) >> 8
-    return out
+    argb = compose_argb(grey, heat, opacity)
+    channels = argb[..., None] >> np.array([16, 8, 0], dtype=np.uint32)
+    return (channels & 0xFF).astype(np.uint8)
 
 
 @lru_cache(maxsize=8)
-def _alpha_lut(opacity: float) -> np.ndarray:
-    """Blend weight (0..256) for each relevance level 0..255."""
-    return (np.arange(256, dtype=np.float32) * min(max(opacity, 0.0), 1.0) * (256.0 / 255.0)).astype(np.uint16)
+def _blend_lut(opacity: float) -> np.ndarray:
+    """65,536 ARGB pixels: entry (grey << 8 | relevance) = grey blended with the colour."""
+    grey = np.arange(256, dtype=np.float32)[:, None, None]
+    relevance = np.arange(256, dtype=np.float32)[None, :, None] / 255.0
+    alpha = relevance * min(max(opacity, 0.0), 1.0)
+    colours = heat_colormap().astype(np.float32)[None, :, :]
+    rgb = (grey * (1.0 - alpha) + colours * alpha + 0.5).astype(np.uint32).reshape(-1, 3)
+    return (0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).astype(np.uint32)

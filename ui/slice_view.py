@@ -82,25 +82,34 @@ class SliceView(QWidget):
         return self.cursor_zyx[{"axial": 0, "coronal": 1, "sagittal": 2}[self.plane]]
 
     # ------------------------------------------------------------------ rendering
-    def render_rgb(self) -> np.ndarray | None:
-        """The displayed slice as (H, W, 3) uint8, before scaling to the widget."""
-        if self.volume is None:
-            return None
+    def _layers(self) -> tuple[np.ndarray, np.ndarray | None]:
         grey = viewing.apply_window(
             viewing.plane_slice(self.volume.voxels, self.plane, self.index),
             self.window.width, self.window.level,
         )
         heat = None if self.heat is None else viewing.plane_slice(self.heat, self.plane, self.index)
-        return viewing.compose_rgb(np.ascontiguousarray(grey), heat, self.heat_opacity)
+        return np.ascontiguousarray(grey), heat
+
+    def render_rgb(self) -> np.ndarray | None:
+        """The displayed slice as (H, W, 3) uint8, before scaling to the widget."""
+        if self.volume is None:
+            return None
+        grey, heat = self._layers()
+        return viewing.compose_rgb(grey, heat, self.heat_opacity)
 
     def refresh(self) -> None:
-        rgb = self.render_rgb()
-        if rgb is None:
+        """Recompute the slice image (grey, or ARGB with the heatmap) and schedule a paint."""
+        if self.volume is None:
             self._image = None
         else:
-            self._buffer = np.ascontiguousarray(rgb)
-            h, w, _ = self._buffer.shape
-            self._image = QImage(self._buffer.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+            hu = viewing.plane_slice(self.volume.voxels, self.plane, self.index)
+            if self.heat is None or self.heat_opacity <= 0:
+                self._buffer = viewing.apply_window_argb(hu, self.window.width, self.window.level)
+            else:
+                grey, heat = self._layers()
+                self._buffer = viewing.compose_argb(grey, np.ascontiguousarray(heat), self.heat_opacity)
+            h, w = self._buffer.shape
+            self._image = QImage(self._buffer.data, w, h, 4 * w, QImage.Format.Format_RGB32)
         self.update()
 
     def image_rect(self) -> QRectF:

@@ -46,3 +46,12 @@ def test_heatmap_tints_only_where_relevant_and_respects_opacity():
     assert rgb[0, 1, 0] > 150 and rgb[0, 1, 2] > 150  # full relevance: towards white-hot
     assert tuple(viewing.compose_rgb(grey, heat, opacity=0.0)[0, 1]) == (100, 100, 100)
     assert rgb[1, 0, 0] > rgb[1, 0, 2]  # half relevance: red-orange
+
+
+def test_argb_window_matches_the_grey_window():
+    hu = np.random.default_rng(1).integers(-1100, 2000, (64, 64)).astype(np.int16)
+    grey = viewing.apply_window(hu, 1500, -600)
+    argb = viewing.apply_window_argb(hu, 1500, -600)
+    for shift in (0, 8, 16):
+        assert np.array_equal((argb >> shift) & 0xFF, grey)
+    assert np.array_equal(viewing.apply_window_argb(hu.astype(np.float32), 1500, -600), argb)
