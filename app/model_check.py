@@ -11,9 +11,11 @@ def check_default_model() -> tuple[str, str]:
     if model_dir is None:
         return "absent", "no bundled default model package (nothing to load)"
     try:
-        from app.model_service import load_model
+        from inference.runtime import ReportRuntime
 
-        model = load_model(model_dir, device="cpu")
+        runtime = ReportRuntime.load(model_dir, device="auto")
     except Exception as exc:  # report, never crash
         return "failed", f"default model at {model_dir} did not load: {exc}"
-    return "ok", f"loaded {model.describe()}"
+    info = runtime.model_info
+    notices = f" ({'; '.join(runtime.notices)})" if runtime.notices else ""
+    return "ok", f"loaded {info.display_name} {info.version} [{info.label}] on {runtime.device}{notices}"

@@ -66,6 +66,8 @@ def plane_pixel_size(volume: Volume, plane: str) -> tuple[float, float]:
 
 
 _LUT_OFFSET = 32768
+HEAT_FLOOR = 0.2
+"""Relevance (0..1, 1 = the maximum) below which the heatmap leaves the anatomy untinted."""
 
 
 @lru_cache(maxsize=16)
@@ -145,7 +147,9 @@ def _blend_lut(opacity: float) -> np.ndarray:
     """65,536 ARGB pixels: entry (grey << 8 | relevance) = grey blended with the colour."""
     grey = np.arange(256, dtype=np.float32)[:, None, None]
     relevance = np.arange(256, dtype=np.float32)[None, :, None] / 255.0
-    alpha = relevance * min(max(opacity, 0.0), 1.0)
+    # Below HEAT_FLOOR of the maximum nothing is tinted: faint, diffuse attention is noise.
+    ramp = np.clip((relevance - HEAT_FLOOR) / (1.0 - HEAT_FLOOR), 0.0, 1.0)
+    alpha = ramp * min(max(opacity, 0.0), 1.0)
     colours = heat_colormap().astype(np.float32)[None, :, :]
     rgb = (grey * (1.0 - alpha) + colours * alpha + 0.5).astype(np.uint32).reshape(-1, 3)
     return (0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).astype(np.uint32)

@@ -62,3 +62,13 @@ def _active_pool_work() -> int:
     if workers is None:
         return 0
     return workers.active_task_count()
+
+
+@pytest.fixture(scope="session")
+def random_package(tmp_path_factory) -> Path:
+    """A complete tiny random-weight model package (built once per session with models/)."""
+    try:
+        from models.testing import make_random_package
+    except ImportError as exc:  # torch or models/ not installed: end-to-end tests cannot run
+        pytest.skip(f"cannot build a random model package (models/ or torch unavailable: {exc})")
+    return make_random_package(tmp_path_factory.mktemp("random-package"), config="tiny", seed=0)

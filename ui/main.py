@@ -22,7 +22,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--demo", action="store_true", help="open the bundled demo study")
     parser.add_argument("--screenshot", type=Path, metavar="PNG",
                         help="render the window off-screen to PNG (after opening PATH) and exit")
-    parser.add_argument("--size", default="1440x900", help="window size for --screenshot (WxH)")
+    parser.add_argument("--draft", action="store_true", help="draft the report as soon as the series is shown")
+    parser.add_argument("--model", type=Path, help="model package folder (default: the bundled model)")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="where the model runs")
+    parser.add_argument("--size", default="1600x1000", help="window size for --screenshot (WxH)")
     parser.add_argument("--self-test", action="store_true",
                         help="start Qt off-screen, load the default model if present, exit 0 when healthy")
     return parser.parse_args(argv)
@@ -45,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(list(sys.argv[1:] if argv is None else argv))
     headless = args.screenshot is not None or args.self_test
     if headless:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        if not os.environ.get("QT_QPA_PLATFORM"):
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
     log_path = configure_logging()
     log.info("medmpt-workstation %s starting (headless=%s)", __version__, headless)
 
@@ -62,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_self_test(app, log_path)
 
-    window = MainWindow()
+    from app.ai_service import AiService
+
+    window = MainWindow(AiService(args.model, args.device))
+    window.auto_draft = args.draft
     open_paths = list(args.path)
     if args.demo and not open_paths:
         demo = paths.demo_study_dir()

@@ -23,14 +23,25 @@ from PySide6.QtWidgets import (
 
 from app import __version__
 from app import viewing
+from app.ai_service import AiService, heat_uint8_task
+from app.drafting import ReportDraft
+from app.report_document import ReportDocument
 from app.study import StudyIndex, load_series_task, open_sources_task
 from app.volume import Volume
 from ui import workers
+from ui.report_panel import ReportPanel
 from ui.viewer_panel import ViewerPanel
 
 log = logging.getLogger(__name__)
 
-AI_BANNER = "AI draft \u2014 requires radiologist review"
+SHORTCUTS = (
+    ("Ctrl+O", "Open a DICOM folder"), ("Ctrl+Shift+O", "Open files, a zip or a DICOMDIR"),
+    ("Up / Down, wheel", "Next / previous slice"), ("Page Up / Down", "10 slices"),
+    ("1 2 3 4", "Lung, mediastinum, bone, abdomen window"), ("Ctrl+D", "Draft report"),
+    ("Esc", "Cancel the draft"), ("A", "Accept the selected AI sentence"), ("Shift+A", "Accept all"),
+    ("F2", "Edit the selected sentence"), ("Del", "Delete the selected sentence"),
+    ("H", "Show / hide the heatmap"), ("F1", "This list"),
+)
 
 
 class MainWindow(QMainWindow):
@@ -38,8 +49,14 @@ class MainWindow(QMainWindow):
 
     study_opened = Signal(object)  # StudyIndex
 
-    def __init__(self, model_label: str | None = None) -> None:
+    def __init__(self, ai: AiService | None = None) -> None:
         super().__init__()
+        self.ai = ai if ai is not None else AiService()
+        self.draft: ReportDraft | None = None
+        self._draft_handle: workers.TaskHandle | None = None
+        self._heat_handle: workers.TaskHandle | None = None
+        self.heat_visible = True
+        self.auto_draft = False  # draft as soon as a series is shown
         self.setWindowTitle(f"MedMPT Workstation {__version__}")
         self.resize(1440, 900)
         self.setAcceptDrops(True)
@@ -52,7 +69,7 @@ class MainWindow(QMainWindow):
         self._build_series_dock()
         self._build_report_dock()
         self._build_menus()
-        self._build_status(model_label)
+        self._build_status(self.ai.package_caption())
 
     # ------------------------------------------------------------------ layout
     def _build_central(self) -> None:
@@ -77,20 +94,17 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
     def _build_report_dock(self) -> None:
-        panel = QWidget()
-        layout = QVBoxLayout(panel)
-        self.ai_banner = QLabel(AI_BANNER)
-        self.ai_banner.setObjectName("aiBanner")
-        self.ai_banner.setVisible(False)
-        self.report_placeholder = QLabel("No report yet.")
-        self.report_placeholder.setWordWrap(True)
-        layout.addWidget(self.ai_banner)
-        layout.addWidget(self.report_placeholder, 1)
+        self.report_panel = ReportPanel()
+        self.report_panel.model_label.setText(self.ai.package_caption())
+        self.report_panel.draft_requested.connect(self.draft_report)
+        self.report_panel.cancel_requested.connect(self.cancel_draft)
+        self.report_panel.entry_selected.connect(self._on_report_panel_entry_selected)
+        self.report_panel.opacity_changed.connect(self._on_report_panel_opacity_changed)
         dock = QDockWidget("Report", self)
         dock.setObjectName("reportDock")
-        dock.setWidget(panel)
+        dock.setWidget(self.report_panel)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        dock.setMinimumWidth(380)
+        dock.setMinimumWidth(420)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
     def _build_menus(self) -> None:
@@ -110,7 +124,24 @@ class MainWindow(QMainWindow):
             action = QAction(f"{p.name} window", self, shortcut=p.key)
             action.triggered.connect(lambda _=False, name=p.name: self.viewer.apply_preset(name))
             view_menu.addAction(action)
+        heat_action = QAction("Show &heatmap", self, shortcut="H", checkable=True, checked=True)
+        heat_action.toggled.connect(self._on_heat_action_toggled)
+        view_menu.addAction(heat_action)
+        report_menu = self.menuBar().addMenu("&Report")
+        panel = self.report_panel
+        for text, key, slot in (
+            ("&Draft report", "Ctrl+D", self.draft_report), ("&Cancel draft", "Esc", self.cancel_draft),
+            ("&Accept sentence", "A", panel.accept_current), ("Accept a&ll", "Shift+A", panel.accept_all),
+            ("&Edit sentence", "F2", panel.edit_current), ("De&lete sentence", "Del", panel.delete_current),
+            ("Add &sentence", "Ctrl+N", panel.add_sentence),
+        ):
+            action = QAction(text, self, shortcut=key)
+            action.triggered.connect(slot)
+            report_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
+        keys = QAction("&Keyboard shortcuts", self, shortcut="F1")
+        keys.triggered.connect(self._on_shortcuts_triggered)
+        help_menu.addAction(keys)
         about = QAction("&About", self)
         about.triggered.connect(self._on_about_triggered)
         help_menu.addAction(about)
@@ -133,6 +164,9 @@ class MainWindow(QMainWindow):
         generation = self._generation
         self.volume = None
         self.viewer.set_volume(None)
+        self.cancel_draft()
+        self.draft = None
+        self.report_panel.clear()
         self._open_handle = workers.start_task(
             lambda cancel: open_sources_task(paths, cancel),
             "open study",
@@ -194,6 +228,8 @@ class MainWindow(QMainWindow):
         if volume.problems:
             message += f"  \u26a0 {'; '.join(volume.problems)}"
         self.statusBar().showMessage(message)
+        if self.auto_draft:
+            self.draft_report()
 
     def _on_series_list_item_activated(self, item: QListWidgetItem) -> None:
         self.load_series(item.data(Qt.ItemDataRole.UserRole))
@@ -206,6 +242,92 @@ class MainWindow(QMainWindow):
     def _on_task_errored(self, what: str, exc: Exception) -> None:
         self.progress.setVisible(False)
         QMessageBox.warning(self, "MedMPT Workstation", f"{what} failed: {exc}")
+
+    # ------------------------------------------------------------------ AI draft
+    def draft_report(self) -> None:
+        """Draft a report for the shown series on the inference thread."""
+        if self.volume is None:
+            self.statusBar().showMessage("Open a CT series first", 5000)
+            return
+        if not self.ai.available:
+            QMessageBox.information(self, "MedMPT Workstation", self.ai.package_caption())
+            return
+        self.cancel_draft()
+        generation, volume, ai = self._generation, self.volume, self.ai
+        self.report_panel.set_busy(True, 0.0, "Starting\u2026")
+        self._draft_handle = workers.start_task(
+            lambda cancel: ai.draft_task(volume, cancel), "draft report", pool="inference",
+            on_progress=lambda p: self.report_panel.set_busy(True, p.fraction, p.message),
+            on_finished=lambda draft: self._on_draft_finished(generation, draft),
+            on_error=lambda exc: (self.report_panel.set_busy(False), self._on_task_errored("Drafting the report", exc)),
+            on_cancelled=lambda: (self.report_panel.set_busy(False), self.statusBar().showMessage("Draft cancelled", 5000)),
+        )
+
+    def cancel_draft(self) -> None:
+        if self._draft_handle is not None and not self._draft_handle.done.is_set():
+            self._draft_handle.cancel()
+
+    def _on_draft_finished(self, generation: int, draft: ReportDraft) -> None:
+        self.report_panel.set_busy(False)
+        if generation != self._generation or self.volume is None or not draft.matches(self.volume):
+            log.info("dropped draft %s: it belongs to a study that is no longer shown", draft.request_id)
+            return
+        self.draft = draft
+        result = draft.result
+        document = ReportDocument.from_ai_sentences([(s.section, s.text) for s in result.sentences])
+        self.report_panel.set_document(document, _diagnosis_html(result.diagnosis))
+        summary = self.ai.summary
+        if summary is not None:
+            caption = summary.caption + "".join(f"\n\u26a0 {n}" for n in summary.notices)
+            self.report_panel.model_label.setText(caption)
+            self.model_label.setText(summary.caption)
+        self.statusBar().showMessage(
+            f"Draft ready in {result.timings.total_ms:.0f} ms ({len(result.sentences)} sentences)", 10_000)
+        if result.sentences:
+            self.report_panel.select_entry(0)
+
+    def _on_report_panel_entry_selected(self, index: int) -> None:
+        entry = self.report_panel.document.entries[index]
+        draft = self.draft
+        if draft is None or entry.ai_index is None or entry.ai_index >= len(draft.result.sentences):
+            return
+        sentence = draft.result.sentences[entry.ai_index]
+        self.viewer.go_to_slice(sentence.most_relevant_slice)
+        self.show_heat(entry.ai_index)
+
+    def show_heat(self, sentence: int | None) -> None:
+        """Compute (off the GUI thread) and overlay the heatmap of a sentence or the whole report."""
+        draft, generation = self.draft, self._generation
+        if draft is None:
+            return
+        if self._heat_handle is not None:
+            self._heat_handle.cancel()
+        self._heat_handle = workers.start_task(
+            lambda cancel: heat_uint8_task(draft, sentence, cancel), "heatmap",
+            on_finished=lambda heat: self._on_heat_finished(generation, draft, heat),
+            on_error=lambda exc: self._on_task_errored("Computing the heatmap", exc),
+        )
+
+    def _on_heat_finished(self, generation: int, draft: ReportDraft, heat) -> None:
+        if generation != self._generation or draft is not self.draft or self.volume is None:
+            return
+        if heat.shape != self.volume.shape:
+            return  # never overlay a heatmap on a volume it was not computed for
+        self.viewer.set_heat(heat if self.heat_visible else None)
+        self._last_heat = heat
+
+    def _on_heat_action_toggled(self, visible: bool) -> None:
+        self.heat_visible = visible
+        self.viewer.set_heat(getattr(self, "_last_heat", None) if visible else None)
+
+    def _on_report_panel_opacity_changed(self, opacity: float) -> None:
+        for view in self.viewer.views.values():
+            view.heat_opacity = opacity
+            view.refresh()
+
+    def _on_shortcuts_triggered(self) -> None:
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUTS)
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table cellpadding=3>{rows}</table>")
 
     # ------------------------------------------------------------------ slots
     def _on_open_folder_triggered(self) -> None:
@@ -233,5 +355,16 @@ class MainWindow(QMainWindow):
             self.open_paths(paths)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self.cancel_draft()
         workers.shutdown()
         super().closeEvent(event)
+
+
+def _diagnosis_html(diagnosis: dict[str, dict[str, float]]) -> str:
+    """Diagnosis probabilities as a small HTML table, most likely class first per head."""
+    rows = []
+    for head, classes in diagnosis.items():
+        ranked = sorted(classes.items(), key=lambda kv: -kv[1])
+        cells = ", ".join(f"{name} {p:.0%}" for name, p in ranked)
+        rows.append(f"<tr><td><b>{head.replace('_', ' ')}</b></td><td>{cells}</td></tr>")
+    return f"<b>AI diagnosis</b><table cellpadding=2>{''.join(rows)}</table>" if rows else ""

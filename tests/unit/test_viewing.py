@@ -40,9 +40,9 @@ def test_window_maps_the_preset_range_to_black_and_white(name):
 
 def test_heatmap_tints_only_where_relevant_and_respects_opacity():
     grey = np.full((2, 2), 100, dtype=np.uint8)
-    heat = np.array([[0.0, 1.0], [0.5, 0.0]], dtype=np.float32)
+    heat = np.array([[0.1, 1.0], [0.5, 0.0]], dtype=np.float32)
     rgb = viewing.compose_rgb(grey, heat, opacity=0.5)
-    assert tuple(rgb[0, 0]) == (100, 100, 100)  # no relevance: untouched anatomy
+    assert tuple(rgb[0, 0]) == (100, 100, 100)  # faint relevance (below the floor): untouched
     assert rgb[0, 1, 0] > 150 and rgb[0, 1, 2] > 150  # full relevance: towards white-hot
     assert tuple(viewing.compose_rgb(grey, heat, opacity=0.0)[0, 1]) == (100, 100, 100)
     assert rgb[1, 0, 0] > rgb[1, 0, 2]  # half relevance: red-orange

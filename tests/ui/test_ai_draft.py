@@ -1,0 +1,87 @@
+"""The AI draft in the workstation: it appears, links sentences to slices, and never lands on the
+wrong study; per-sentence accept / edit / delete work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
+
+
+@pytest.fixture
+def window(qtbot, random_package, real_series_dir):
+    from app.ai_service import AiService
+    from ui import workers
+    from ui.main_window import MainWindow
+
+    win = MainWindow(AiService(random_package, device="cpu"))
+    qtbot.addWidget(win)
+    win.resize(1600, 1000)
+    win.open_paths([real_series_dir])
+    qtbot.waitUntil(lambda: win.volume is not None, timeout=60_000)
+    yield win
+    win.cancel_draft()
+    workers.shutdown()
+
+
+def _wait_idle(qtbot):
+    from ui import workers
+
+    qtbot.waitUntil(lambda: workers.active_task_count() == 0, timeout=120_000)
+
+
+def test_draft_appears_marked_as_ai_and_sentences_link_to_slices(qtbot, window):
+    window.draft_report()
+    assert window.report_panel.cancel_button.isEnabled()  # busy while drafting
+    qtbot.waitUntil(lambda: window.draft is not None, timeout=120_000)
+    _wait_idle(qtbot)
+    panel = window.report_panel
+    draft = window.draft
+    assert draft.StudyInstanceUID == window.volume.StudyInstanceUID
+    assert draft.SeriesInstanceUID == window.volume.SeriesInstanceUID
+    assert panel.banner.isVisible() or not panel.isVisible()
+    assert panel.banner.text().startswith("AI draft")
+    assert "not for clinical use" in panel.model_label.text()
+    assert panel.document.pending_review == len(draft.result.sentences) > 0
+    # The first sentence was selected: the axial view shows its most relevant slice, with heat.
+    first = draft.result.sentences[0]
+    axial = window.viewer.views["axial"]
+    assert axial.index == first.most_relevant_slice
+    assert 0 <= first.most_relevant_slice < window.volume.shape[0]
+    assert axial.heat is not None and axial.heat.shape == window.volume.shape
+    plain = axial.heat.copy()
+    # Hiding the heatmap changes the pixels back to plain grey.
+    window._on_heat_action_toggled(False)
+    grey = axial.render_rgb()
+    assert np.array_equal(grey[:, :, 0], grey[:, :, 2])
+    window._on_heat_action_toggled(True)
+    assert np.array_equal(axial.heat, plain)
+
+
+def test_accept_edit_delete_change_the_document(qtbot, window):
+    window.draft_report()
+    qtbot.waitUntil(lambda: window.draft is not None, timeout=120_000)
+    _wait_idle(qtbot)
+    panel = window.report_panel
+    n = len(panel.document.entries)
+    panel.select_entry(0)
+    panel.accept_current()
+    assert panel.document.entries[0].status == "accepted"
+    panel.edit_entry(0, "Edited by the radiologist.")
+    assert panel.document.entries[0].status == "edited"
+    assert "Edited by the radiologist." in panel.document.to_text()
+    panel.select_entry(0)
+    panel.delete_current()
+    assert "Edited by the radiologist." not in panel.document.to_text()
+    assert len(panel.document.entries) == n  # AI sentences are kept as deleted, not lost
+
+
+def test_switching_study_mid_draft_never_shows_that_draft(qtbot, window, tmp_path):
+    window.draft_report()
+    window.open_paths([tmp_path])  # another (empty) study while the draft runs
+    _wait_idle(qtbot)
+    qtbot.wait(100)
+    assert window.draft is None
+    assert window.report_panel.document.entries == []
+    assert window.viewer.views["axial"].heat is None

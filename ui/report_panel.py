@@ -1,0 +1,212 @@
+"""The report panel: AI banner and model label, draft/cancel, sentence editor, diagnosis.
+
+Thin: the document logic is app.report_document; this widget shows it and forwards actions.
+AI sentences awaiting review are amber and marked "AI"; accepted or edited ones look human.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.report_document import SECTIONS, ReportDocument
+
+AI_BANNER = "AI draft \u2014 requires radiologist review"
+AI_COLOUR = QColor("#f0b44c")
+HUMAN_COLOUR = QColor("#e4e6e8")
+MARKS = {"ai": "AI \u25b8 ", "accepted": "\u2713 ", "edited": "\u270e ", "human": ""}
+
+
+class ReportPanel(QWidget):
+    """Signals carry entry indices into `document.entries`."""
+
+    draft_requested = Signal()
+    cancel_requested = Signal()
+    entry_selected = Signal(int)
+    document_changed = Signal()
+    opacity_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = ReportDocument()
+        layout = QVBoxLayout(self)
+        self.banner = QLabel(AI_BANNER)
+        self.banner.setObjectName("aiBanner")
+        self.banner.setVisible(False)
+        self.model_label = QLabel("No model loaded")
+        self.model_label.setObjectName("modelLabel")
+        self.model_label.setWordWrap(True)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.model_label)
+        layout.addLayout(self._draft_row())
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        layout.addWidget(self.progress)
+        self.sentences = QListWidget()
+        self.sentences.setObjectName("sentenceList")
+        self.sentences.setWordWrap(True)
+        self.sentences.currentItemChanged.connect(self._on_sentences_current_changed)
+        self.sentences.itemDoubleClicked.connect(lambda _item: self.edit_current())
+        layout.addWidget(self.sentences, 3)
+        layout.addLayout(self._edit_row())
+        layout.addLayout(self._opacity_row())
+        self.diagnosis = QLabel("")
+        self.diagnosis.setObjectName("diagnosisLabel")
+        self.diagnosis.setWordWrap(True)
+        self.diagnosis.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.diagnosis, 1)
+
+    def _draft_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.draft_button = QPushButton("Draft report")
+        self.draft_button.setToolTip("Ctrl+D")
+        self.draft_button.clicked.connect(self.draft_requested)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        row.addWidget(self.draft_button)
+        row.addWidget(self.cancel_button)
+        return row
+
+    def _edit_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        for label, tip, slot in (
+            ("Accept", "A", self.accept_current),
+            ("Accept all", "Shift+A", self.accept_all),
+            ("Edit", "F2", self.edit_current),
+            ("Delete", "Del", self.delete_current),
+            ("Add\u2026", "Ctrl+N", self.add_sentence),
+        ):
+            button = QPushButton(label)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            row.addWidget(button)
+        return row
+
+    def _opacity_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Heatmap opacity"))
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(45)
+        self.opacity.valueChanged.connect(lambda v: self.opacity_changed.emit(v / 100.0))
+        row.addWidget(self.opacity)
+        legend = QLabel("low \u25a0\u25a0\u25a0 high")
+        legend.setStyleSheet("color: qlineargradient(x1:0, y1:0, x2:1, y2:0, stop:0 #800000, stop:1 #ffff80);")
+        row.addWidget(legend)
+        return row
+
+    # ------------------------------------------------------------------ state
+    def set_busy(self, busy: bool, fraction: float = 0.0, message: str = "") -> None:
+        self.progress.setVisible(busy)
+        self.progress.setValue(int(fraction * 100))
+        self.progress.setFormat(message or "%p%")
+        self.draft_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+
+    def set_document(self, document: ReportDocument, diagnosis_html: str = "") -> None:
+        self.document = document
+        self.diagnosis.setText(diagnosis_html)
+        self.refresh()
+
+    def clear(self) -> None:
+        self.set_document(ReportDocument())
+
+    def refresh(self) -> None:
+        current = self.current_entry()
+        self.sentences.blockSignals(True)
+        self.sentences.clear()
+        for section in SECTIONS:
+            header = QListWidgetItem(section)
+            header.setFlags(Qt.ItemFlag.NoItemFlags)
+            font = QFont()
+            font.setBold(True)
+            header.setFont(font)
+            self.sentences.addItem(header)
+            for index, entry in self.document.visible():
+                if entry.section != section:
+                    continue
+                item = QListWidgetItem(MARKS[entry.status] + entry.text)
+                item.setData(Qt.ItemDataRole.UserRole, index)
+                item.setForeground(QBrush(AI_COLOUR if entry.needs_review else HUMAN_COLOUR))
+                if entry.needs_review:
+                    font = QFont()
+                    font.setItalic(True)
+                    item.setFont(font)
+                self.sentences.addItem(item)
+                if index == current:
+                    self.sentences.setCurrentItem(item)
+        self.sentences.blockSignals(False)
+        self.banner.setVisible(any(e.origin == "ai" for e in self.document.entries))
+
+    def current_entry(self) -> int | None:
+        item = self.sentences.currentItem()
+        if item is None:
+            return None
+        value = item.data(Qt.ItemDataRole.UserRole)
+        return int(value) if value is not None else None
+
+    def select_entry(self, index: int) -> None:
+        for row in range(self.sentences.count()):
+            if self.sentences.item(row).data(Qt.ItemDataRole.UserRole) == index:
+                self.sentences.setCurrentRow(row)
+                return
+
+    # ------------------------------------------------------------------ actions
+    def accept_current(self) -> None:
+        self._change(lambda i: self.document.accept(i))
+
+    def accept_all(self) -> None:
+        self.document.accept_all()
+        self.refresh()
+        self.document_changed.emit()
+
+    def delete_current(self) -> None:
+        self._change(lambda i: self.document.delete(i))
+
+    def edit_current(self) -> None:
+        index = self.current_entry()
+        if index is None:
+            return
+        text, ok = QInputDialog.getMultiLineText(self, "Edit sentence", "Sentence:", self.document.entries[index].text)
+        if ok:
+            self.edit_entry(index, text)
+
+    def edit_entry(self, index: int, text: str) -> None:
+        self.document.edit(index, text)
+        self.refresh()
+        self.document_changed.emit()
+
+    def add_sentence(self) -> None:
+        section, ok = QInputDialog.getItem(self, "Add sentence", "Section:", list(SECTIONS), 0, False)
+        if not ok:
+            return
+        text, ok = QInputDialog.getMultiLineText(self, "Add sentence", "Sentence:")
+        if ok and text.strip():
+            self.document.add(section, text)
+            self.refresh()
+            self.document_changed.emit()
+
+    def _change(self, action) -> None:
+        index = self.current_entry()
+        if index is None:
+            return
+        action(index)
+        self.refresh()
+        self.document_changed.emit()
+
+    def _on_sentences_current_changed(self, current: QListWidgetItem | None, _previous) -> None:
+        if current is not None and current.data(Qt.ItemDataRole.UserRole) is not None:
+            self.entry_selected.emit(int(current.data(Qt.ItemDataRole.UserRole)))
