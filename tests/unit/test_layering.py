@@ -50,6 +50,7 @@ def test_the_real_tree_keeps_every_layering_contract():
         ("app/_bad.py", "import models\n", "Nothing at run time imports models/"),
         ("ui/_bad.py", "import SimpleITK\n", "DICOM libraries live only in app.dicom"),
         ("app/_bad.py", "import pydicom\n", "DICOM libraries live only in app.dicom"),
+        ("inference/_bad.py", "import onnxruntime\n", "ONNX Runtime lives only in inference.ort_runtime"),
     ],
 )
 def test_breaking_a_layering_rule_fails(tmp_path, module, line, contract):
