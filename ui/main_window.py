@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QStackedWidget,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +32,7 @@ from app.volume import Volume
 from ui import workers
 from ui.report_panel import ReportPanel
 from ui.viewer_panel import ViewerPanel
+from ui.volume_view import VolumeView
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +79,15 @@ class MainWindow(QMainWindow):
         self.viewer_placeholder.setObjectName("viewerPlaceholder")
         self.viewer_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.viewer = ViewerPanel()
+        self.volume_view = VolumeView()
+        self.view_tabs = QTabWidget()
+        self.view_tabs.addTab(self.viewer, "Slices")
+        self.view_tabs.addTab(self.volume_view, "3D")
+        self.view_tabs.currentChanged.connect(lambda _index: self._update_volume_view())
+        self._volume_view_state: tuple[int, int] | None = None
         self.central = QStackedWidget()
         self.central.addWidget(self.viewer_placeholder)
-        self.central.addWidget(self.viewer)
+        self.central.addWidget(self.view_tabs)
         self.setCentralWidget(self.central)
 
     def _build_series_dock(self) -> None:
@@ -163,7 +171,10 @@ class MainWindow(QMainWindow):
         self._generation += 1
         generation = self._generation
         self.volume = None
+        self._last_heat = None
         self.viewer.set_volume(None)
+        self.volume_view.set_volume(None)
+        self._volume_view_state = None
         self.cancel_draft()
         self.draft = None
         self.report_panel.clear()
@@ -221,7 +232,9 @@ class MainWindow(QMainWindow):
             return  # the user opened another study meanwhile
         self.volume = volume
         self.viewer.set_volume(volume)
-        self.central.setCurrentWidget(self.viewer)
+        self._last_heat = None
+        self.central.setCurrentWidget(self.view_tabs)
+        self._update_volume_view()
         z, y, x = volume.shape
         sz, sy, sx = volume.spacing
         message = f"Loaded {z} x {y} x {x} voxels, {sx:.2f} x {sy:.2f} x {sz:.2f} mm"
@@ -315,10 +328,22 @@ class MainWindow(QMainWindow):
             return  # never overlay a heatmap on a volume it was not computed for
         self.viewer.set_heat(heat if self.heat_visible else None)
         self._last_heat = heat
+        self._update_volume_view()
 
     def _on_heat_action_toggled(self, visible: bool) -> None:
         self.heat_visible = visible
         self.viewer.set_heat(getattr(self, "_last_heat", None) if visible else None)
+        self._update_volume_view()
+
+    def _update_volume_view(self) -> None:
+        """Render the 3-D view only while its tab is shown, and only when its data changed."""
+        if self.view_tabs.currentWidget() is not self.volume_view:
+            return
+        heat = getattr(self, "_last_heat", None) if self.heat_visible else None
+        state = (id(self.volume), id(heat))
+        if state != self._volume_view_state:
+            self._volume_view_state = state
+            self.volume_view.set_volume(self.volume, heat)
 
     def _on_report_panel_opacity_changed(self, opacity: float) -> None:
         for view in self.viewer.views.values():

@@ -47,6 +47,7 @@ def test_draft_appears_marked_as_ai_and_sentences_link_to_slices(qtbot, window):
     # The first sentence was selected: the axial view shows its most relevant slice, with heat.
     first = draft.result.sentences[0]
     axial = window.viewer.views["axial"]
+    qtbot.waitUntil(lambda: axial.heat is not None, timeout=30_000)  # computed off the GUI thread
     assert axial.index == first.most_relevant_slice
     assert 0 <= first.most_relevant_slice < window.volume.shape[0]
     assert axial.heat is not None and axial.heat.shape == window.volume.shape

@@ -1,0 +1,182 @@
+"""3-D view: VTK volume rendering of the CT with the attention heatmap as a second coloured volume.
+
+VTK renders off-screen (EGL/OSMesa or a hidden window) and the widget shows the image, so the
+same code works on a desktop, under Xvfb and in off-screen tests. Drag to rotate, wheel to zoom.
+The CT is downsampled (max 128 voxels per axis) for interactive speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QWidget
+from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+from vtkmodules.vtkCommonCore import vtkFloatArray
+from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction
+from vtkmodules.vtkRenderingCore import (
+    vtkColorTransferFunction,
+    vtkRenderer,
+    vtkRenderWindow,
+    vtkVolume,
+    vtkVolumeProperty,
+    vtkWindowToImageFilter,
+)
+from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper
+import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
+import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
+
+from app.volume import Volume
+
+MAX_VOXELS_PER_AXIS = 128
+
+
+def _stride(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    return tuple(max(1, int(np.ceil(n / MAX_VOXELS_PER_AXIS))) for n in shape)  # type: ignore[return-value]
+
+
+def _image_data(ct: np.ndarray, heat: np.ndarray, spacing_xyz: tuple[float, float, float],
+                origin: tuple[float, float, float]) -> vtkImageData:
+    """Two-component float image: HU and relevance (0..1), x fastest as VTK expects."""
+    z, y, x = ct.shape
+    data = np.stack([ct.astype(np.float32), heat.astype(np.float32)], axis=-1).reshape(-1, 2)
+    image = vtkImageData()
+    image.SetDimensions(x, y, z)
+    image.SetSpacing(*spacing_xyz)
+    image.SetOrigin(*origin)
+    array = numpy_to_vtk(data, deep=True, array_type=vtkFloatArray().GetDataType())
+    array.SetName("ct_and_heat")
+    image.GetPointData().SetScalars(array)
+    return image
+
+
+def _volume_property(heat_opacity: float) -> vtkVolumeProperty:
+    prop = vtkVolumeProperty()
+    prop.IndependentComponentsOn()
+    ct_colour = vtkColorTransferFunction()
+    for hu, rgb in ((-1000, (0, 0, 0)), (-600, (0.35, 0.25, 0.2)), (40, (0.85, 0.45, 0.35)),
+                    (300, (0.95, 0.9, 0.8)), (1500, (1, 1, 1))):
+        ct_colour.AddRGBPoint(hu, *rgb)
+    ct_opacity = vtkPiecewiseFunction()
+    for hu, a in ((-1000, 0.0), (-700, 0.0), (-500, 0.01), (0, 0.02), (150, 0.08), (400, 0.5), (1500, 0.8)):
+        ct_opacity.AddPoint(hu, a)
+    heat_colour = vtkColorTransferFunction()
+    for v, rgb in ((0.0, (0.5, 0, 0)), (0.5, (1, 0.3, 0)), (1.0, (1, 1, 0.3))):
+        heat_colour.AddRGBPoint(v, *rgb)
+    heat_alpha = vtkPiecewiseFunction()
+    for v, a in ((0.0, 0.0), (0.3, 0.0), (0.6, 0.3 * heat_opacity), (1.0, 0.9 * heat_opacity)):
+        heat_alpha.AddPoint(v, a)
+    prop.SetColor(0, ct_colour)
+    prop.SetScalarOpacity(0, ct_opacity)
+    prop.SetColor(1, heat_colour)
+    prop.SetScalarOpacity(1, heat_alpha)
+    prop.SetInterpolationTypeToLinear()
+    prop.ShadeOff()
+    return prop
+
+
+class VolumeView(QWidget):
+    """Shows an off-screen VTK rendering; re-renders on rotation, zoom and new data."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("volumeView")
+        self.setMinimumSize(200, 200)
+        self.renderer = vtkRenderer()
+        self.renderer.SetBackground(0.02, 0.02, 0.03)
+        self.window = vtkRenderWindow()
+        self.window.SetOffScreenRendering(1)
+        self.window.AddRenderer(self.renderer)
+        self.volume_actor: vtkVolume | None = None
+        self.heat_opacity = 0.8
+        self._ct: np.ndarray | None = None
+        self._image: QImage | None = None
+        self._buffer: np.ndarray | None = None
+        self._drag: QPointF | None = None
+
+    def set_volume(self, volume: Volume | None, heat: np.ndarray | None = None) -> None:
+        """Show `volume` (and a (Z, Y, X) heatmap, uint8 0..255 or float 0..1) in 3-D."""
+        self.renderer.RemoveAllViewProps()
+        self.volume_actor = None
+        self._image = None
+        if volume is None:
+            self.update()
+            return
+        sz, sy, sx = _stride(volume.shape)
+        ct = volume.voxels[::sz, ::sy, ::sx]
+        if heat is None:
+            h = np.zeros(ct.shape, np.float32)
+        else:
+            h = heat[::sz, ::sy, ::sx].astype(np.float32)
+            h = h / 255.0 if heat.dtype == np.uint8 else h
+        spacing = (volume.spacing[2] * sx, volume.spacing[1] * sy, volume.spacing[0] * sz)
+        mapper = vtkFixedPointVolumeRayCastMapper()
+        mapper.SetInputData(_image_data(ct, h, spacing, volume.origin))
+        actor = vtkVolume()
+        actor.SetMapper(mapper)
+        actor.SetProperty(_volume_property(self.heat_opacity))
+        self.renderer.AddVolume(actor)
+        self.volume_actor = actor
+        camera = self.renderer.GetActiveCamera()
+        camera.SetViewUp(0, 0, 1)  # superior up
+        camera.SetPosition(0, -1, 0)  # look from the patient's front (anterior, -y in LPS)
+        camera.SetFocalPoint(0, 0, 0)
+        self.renderer.ResetCamera()
+        camera.Zoom(1.3)
+        self.render_image()
+
+    def render_image(self) -> np.ndarray | None:
+        """Render off-screen at the widget's size; returns the (H, W, 3) uint8 picture."""
+        if self.volume_actor is None:
+            return None
+        w, h = max(self.width(), 64), max(self.height(), 64)
+        self.window.SetSize(w, h)
+        self.window.Render()
+        grab = vtkWindowToImageFilter()
+        grab.SetInput(self.window)
+        grab.ReadFrontBufferOff()
+        grab.Update()
+        output = grab.GetOutput()
+        width, height, _ = output.GetDimensions()
+        pixels = vtk_to_numpy(output.GetPointData().GetScalars()).reshape(height, width, -1)[::-1, :, :3]
+        self._buffer = np.ascontiguousarray(pixels, dtype=np.uint8)
+        self._image = QImage(self._buffer.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+        self.update()
+        return self._buffer
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#050508"))
+        if self._image is not None:
+            painter.drawImage(self.rect(), self._image)
+        else:
+            painter.setPen(QColor("#7d8287"))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "3-D view: open a series")
+        painter.end()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        if self.volume_actor is not None and self.isVisible():
+            self.render_image()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self._drag = event.position()
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if self._drag is None or self.volume_actor is None:
+            return
+        delta = event.position() - self._drag
+        self._drag = event.position()
+        camera = self.renderer.GetActiveCamera()
+        camera.Azimuth(-delta.x() * 0.5)
+        camera.Elevation(delta.y() * 0.5)
+        camera.OrthogonalizeViewUp()
+        self.render_image()
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self._drag = None
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if self.volume_actor is not None:
+            self.renderer.GetActiveCamera().Zoom(1.1 if event.angleDelta().y() > 0 else 1 / 1.1)
+            self.render_image()
