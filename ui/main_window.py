@@ -173,6 +173,7 @@ class MainWindow(QMainWindow):
         self.volume = None
         self._last_heat = None
         self.viewer.set_volume(None)
+        self.viewer.set_relevance(None)
         self.volume_view.set_volume(None)
         self._volume_view_state = None
         self.cancel_draft()
@@ -305,6 +306,7 @@ class MainWindow(QMainWindow):
         if draft is None or entry.ai_index is None or entry.ai_index >= len(draft.result.sentences):
             return
         sentence = draft.result.sentences[entry.ai_index]
+        self.viewer.set_relevance(sentence.slice_relevance)
         self.viewer.go_to_slice(sentence.most_relevant_slice)
         self.show_heat(entry.ai_index)
 

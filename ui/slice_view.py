@@ -44,6 +44,7 @@ class SliceView(QWidget):
         self._image: QImage | None = None
         self._buffer: np.ndarray | None = None
         self.status_text = ""
+        self.relevance: np.ndarray | None = None  # (Z,) where the AI looked, axial view only
 
     # ------------------------------------------------------------------ model
     def set_volume(self, volume: Volume | None) -> None:
@@ -57,6 +58,11 @@ class SliceView(QWidget):
     def set_heat(self, heat: np.ndarray | None) -> None:
         self.heat = heat
         self.refresh()
+
+    def set_relevance(self, relevance: np.ndarray | None) -> None:
+        """Show per-slice relevance (0..1 over the volume's slices) as a strip on the right edge."""
+        self.relevance = relevance
+        self.update()
 
     def set_window(self, width: float, level: float) -> None:
         self.window = viewing.WindowPreset("custom", "", width, level)
@@ -134,6 +140,7 @@ class SliceView(QWidget):
         painter.drawImage(target, self._image)
         self._paint_crosshair(painter, target)
         self._paint_labels(painter)
+        self._paint_relevance_strip(painter)
         painter.end()
 
     def _paint_crosshair(self, painter: QPainter, target: QRectF) -> None:
@@ -160,6 +167,27 @@ class SliceView(QWidget):
         painter.drawText(6, 32, f"W {self.window.width:.0f} L {self.window.level:.0f}")
         if self.status_text:
             painter.drawText(6, h - 8, self.status_text)
+
+    STRIP_WIDTH = 12
+
+    def strip_rect(self) -> QRectF:
+        return QRectF(self.width() - self.STRIP_WIDTH - 2, 40, self.STRIP_WIDTH, max(self.height() - 80, 10))
+
+    def _paint_relevance_strip(self, painter: QPainter) -> None:
+        """Relevance per slice, superior at the top, with the current slice marked."""
+        if self.plane != "axial" or self.relevance is None or len(self.relevance) == 0:
+            return
+        rect = self.strip_rect()
+        count = len(self.relevance)
+        colours = viewing.heat_colormap()
+        row_h = rect.height() / count
+        for z, value in enumerate(self.relevance):
+            r, g, b = colours[int(np.clip(value, 0, 1) * 255)]
+            top = rect.top() + (count - 1 - z) * row_h
+            painter.fillRect(QRectF(rect.left(), top, rect.width(), row_h + 0.5), QColor(int(r), int(g), int(b)))
+        marker = rect.top() + (count - 1 - self.index + 0.5) * row_h
+        painter.setPen(QPen(QColor("#40c0ff"), 2))
+        painter.drawLine(QPointF(rect.left() - 4, marker), QPointF(rect.right(), marker))
 
     def _cursor_in_image(self) -> tuple[int, int]:
         z, y, x = self.cursor_zyx
@@ -202,6 +230,11 @@ class SliceView(QWidget):
         self.update()
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if self.relevance is not None and self.plane == "axial" and self.strip_rect().contains(event.position()):
+            rect = self.strip_rect()
+            count = len(self.relevance)
+            self.set_index(count - 1 - int((event.position().y() - rect.top()) / rect.height() * count))
+            return
         zyx = self.voxel_at(event.position())
         if zyx is not None and event.button() == Qt.MouseButton.LeftButton:
             self.position_picked.emit(*zyx)

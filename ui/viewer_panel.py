@@ -37,6 +37,10 @@ class ViewerPanel(QWidget):
         for view in self.views.values():
             view.set_heat(heat)
 
+    def set_relevance(self, relevance: np.ndarray | None) -> None:
+        """Where the AI looked, per axial slice (0..1), shown beside the axial view."""
+        self.views["axial"].set_relevance(relevance)
+
     def apply_preset(self, name: str) -> None:
         p = viewing.preset(name)
         for view in self.views.values():

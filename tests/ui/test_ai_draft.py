@@ -51,6 +51,9 @@ def test_draft_appears_marked_as_ai_and_sentences_link_to_slices(qtbot, window):
     assert axial.index == first.most_relevant_slice
     assert 0 <= first.most_relevant_slice < window.volume.shape[0]
     assert axial.heat is not None and axial.heat.shape == window.volume.shape
+    # The relevance strip beside the axial view shows where the AI looked for this sentence.
+    assert axial.relevance is not None and len(axial.relevance) == window.volume.shape[0]
+    assert int(np.argmax(axial.relevance)) == first.most_relevant_slice
     plain = axial.heat.copy()
     # Hiding the heatmap changes the pixels back to plain grey.
     window._on_heat_action_toggled(False)
