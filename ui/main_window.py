@@ -26,10 +26,12 @@ from app import __version__
 from app import viewing
 from app.ai_service import AiService, heat_uint8_task
 from app.drafting import ReportDraft
+from app.findings_review import review_items
 from app.report_document import ReportDocument
 from app.study import StudyIndex, load_series_task, open_sources_task
 from app.volume import Volume
 from ui import workers
+from ui.findings_panel import FindingsPanel
 from ui.report_panel import ReportPanel
 from ui.viewer_panel import ViewerPanel
 from ui.volume_view import VolumeView
@@ -108,9 +110,14 @@ class MainWindow(QMainWindow):
         self.report_panel.cancel_requested.connect(self.cancel_draft)
         self.report_panel.entry_selected.connect(self._on_report_panel_entry_selected)
         self.report_panel.opacity_changed.connect(self._on_report_panel_opacity_changed)
-        dock = QDockWidget("Report", self)
+        self.findings_panel = FindingsPanel()
+        self.findings_panel.evidence_requested.connect(self._on_findings_panel_evidence_requested)
+        self.right_tabs = QTabWidget()
+        self.right_tabs.addTab(self.report_panel, "Report")
+        self.right_tabs.addTab(self.findings_panel, "Findings review")
+        dock = QDockWidget("AI report", self)
         dock.setObjectName("reportDock")
-        dock.setWidget(self.report_panel)
+        dock.setWidget(self.right_tabs)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         dock.setMinimumWidth(420)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
@@ -179,6 +186,7 @@ class MainWindow(QMainWindow):
         self.cancel_draft()
         self.draft = None
         self.report_panel.clear()
+        self.findings_panel.set_items([])
         self._open_handle = workers.start_task(
             lambda cancel: open_sources_task(paths, cancel),
             "open study",
@@ -290,6 +298,7 @@ class MainWindow(QMainWindow):
         result = draft.result
         document = ReportDocument.from_ai_sentences([(s.section, s.text) for s in result.sentences])
         self.report_panel.set_document(document, _diagnosis_html(result.diagnosis))
+        self.findings_panel.set_items(review_items(draft))
         summary = self.ai.summary
         if summary is not None:
             caption = summary.caption + "".join(f"\n\u26a0 {n}" for n in summary.notices)
@@ -309,6 +318,16 @@ class MainWindow(QMainWindow):
         self.viewer.set_relevance(sentence.slice_relevance)
         self.viewer.go_to_slice(sentence.most_relevant_slice)
         self.show_heat(entry.ai_index)
+
+    def _on_findings_panel_evidence_requested(self, index: int) -> None:
+        item = self.findings_panel.items[index]
+        if self.draft is None or item.evidence_slice is None:
+            return
+        relevance = (self.draft.result.sentences[item.sentence].slice_relevance if item.sentence is not None
+                     else self.draft.result.report_relevance)
+        self.viewer.set_relevance(relevance)
+        self.viewer.go_to_slice(item.evidence_slice)
+        self.show_heat(item.sentence)
 
     def show_heat(self, sentence: int | None) -> None:
         """Compute (off the GUI thread) and overlay the heatmap of a sentence or the whole report."""

@@ -89,3 +89,23 @@ def test_switching_study_mid_draft_never_shows_that_draft(qtbot, window, tmp_pat
     assert window.draft is None
     assert window.report_panel.document.entries == []
     assert window.viewer.views["axial"].heat is None
+
+
+def test_findings_review_jumps_to_evidence_and_records_verdicts(qtbot, window):
+    window.draft_report()
+    qtbot.waitUntil(lambda: window.draft is not None, timeout=120_000)
+    _wait_idle(qtbot)
+    panel = window.findings_panel
+    diagnoses = [i for i, item in enumerate(panel.items) if item.kind == "diagnosis"]
+    assert len(diagnoses) == len(window.draft.result.diagnosis) > 0
+    row = diagnoses[0]
+    panel.list.setCurrentRow(row)
+    assert window.viewer.views["axial"].index == panel.items[row].evidence_slice
+    panel.record("agree")
+    assert panel.items[row].verdict is None  # no reviewer name: nothing recorded
+    assert "name" in panel.message.text()
+    panel.reviewer.setText("Dr. Reviewer")
+    panel.record("disagree")
+    assert panel.items[row].verdict == "disagree" and panel.items[row].reviewer == "Dr. Reviewer"
+    assert panel.items[row].when
+    _wait_idle(qtbot)

@@ -1,0 +1,52 @@
+"""Clinicians' review of AI findings: one item per AI finding or diagnosis, agree / disagree.
+
+Qt-free. Items come from a ReportDraft: each FINDINGS sentence that states a finding (not an
+explicit negative) and each diagnosis head's most likely class. A verdict records who and when.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+
+from app.drafting import ReportDraft
+
+NEGATIVE_STARTS = ("no ", "there is no ", "without ", "normal ", "the lungs are clear")
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    kind: str  # "finding" or "diagnosis"
+    label: str
+    evidence_slice: int | None  # original slice index to jump to
+    sentence: int | None = None  # index into the draft's sentences
+    verdict: str | None = None  # "agree" | "disagree" | None
+    reviewer: str = ""
+    when: str = ""
+
+
+def is_negative(sentence: str) -> bool:
+    return sentence.strip().lower().startswith(NEGATIVE_STARTS)
+
+
+def review_items(draft: ReportDraft) -> list[ReviewItem]:
+    result = draft.result
+    items = [
+        ReviewItem("finding", s.text, s.most_relevant_slice, i)
+        for i, s in enumerate(result.sentences)
+        if s.section == "FINDINGS" and not is_negative(s.text)
+    ]
+    report_slice = int(result.report_relevance.argmax()) if result.sentences else None
+    for head, classes in result.diagnosis.items():
+        name, p = max(classes.items(), key=lambda kv: kv[1])
+        items.append(ReviewItem("diagnosis", f"{head.replace('_', ' ')}: {name} ({p:.0%})", report_slice))
+    return items
+
+
+def record_verdict(item: ReviewItem, verdict: str, reviewer: str) -> ReviewItem:
+    if verdict not in ("agree", "disagree"):
+        raise ValueError(f"verdict must be 'agree' or 'disagree', not {verdict!r}")
+    if not reviewer.strip():
+        raise ValueError("a verdict needs the reviewer's name")
+    return replace(item, verdict=verdict, reviewer=reviewer.strip(),
+                   when=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))

@@ -1,0 +1,109 @@
+"""`medmpt report` on the shared real CT series with a random-weight model package."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from app import cli
+from app.tasks import Cancelled, run_sync
+
+
+@pytest.fixture(scope="module")
+def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    try:
+        from models.testing import make_random_package
+    except ImportError as exc:
+        pytest.skip(f"cannot build a random model package (models/ or torch unavailable: {exc})")
+    return make_random_package(tmp_path_factory.mktemp("report-package"))
+
+
+@pytest.fixture(scope="module")
+def series_uids(real_series_dir: Path) -> tuple[str, str, int]:
+    from app.dicom import choose_series, index_sources
+
+    series = choose_series(index_sources([real_series_dir])).series
+    assert series is not None
+    return series.StudyInstanceUID, series.SeriesInstanceUID, len(series.slices)
+
+
+@pytest.mark.slow
+def test_report_cli_writes_a_bound_report_with_heatmaps(
+    real_series_dir: Path, package_dir: Path, series_uids, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "out"
+    code = cli.main(["report", str(real_series_dir), "--model", str(package_dir), "--device", "cpu",
+                     "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "FINDINGS:" in printed and "Timings (ms):" in printed and "not for clinical use" in printed
+    report = json.loads((out / "report.json").read_text())
+    study_uid, series_uid, depth = series_uids
+    assert (report["StudyInstanceUID"], report["SeriesInstanceUID"]) == (study_uid, series_uid)
+    assert report["source"]["SeriesInstanceUID"] == series_uid
+    assert report["model_hash"] == hashlib.sha256((package_dir / "manifest.json").read_bytes()).hexdigest()
+    assert report["volume_shape"][0] == depth
+    assert report["sentences"], "no sentence in the drafted report"
+    for sentence in report["sentences"]:
+        assert 0 <= sentence["most_relevant_slice"] < depth
+        assert len(sentence["slice_relevance"]) == depth
+    assert report["pngs"]
+    for name in report["pngs"]:
+        data = (out / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in data[-12:]
+    assert (out / "report.txt").read_text().startswith("MedMPT draft report")
+    assert set(report["timings_ms"]) >= {"preprocess", "vision", "decode", "explain", "heatmaps"}
+
+
+@pytest.mark.slow
+def test_report_cli_json_and_chosen_series(real_series_dir: Path, package_dir: Path, series_uids,
+                                           tmp_path: Path, capsys) -> None:
+    code = cli.main(["report", str(real_series_dir), "--model", str(package_dir), "--device", "cuda",
+                     "--series", series_uids[1], "--out", str(tmp_path), "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["SeriesInstanceUID"] == series_uids[1]
+    if report["device"] == "cpu":  # no GPU here: the fallback must be stated, not hidden
+        assert any("CPU" in notice for notice in report["notices"])
+
+
+def test_report_cli_without_a_model_says_so(real_series_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("app.paths.default_model_dir", lambda: None)
+    code = cli.main(["report", str(real_series_dir), "--out", str(tmp_path)])
+    assert code == 2
+    assert "no model package" in capsys.readouterr().err
+    assert not (tmp_path / "report.json").exists()
+
+
+def test_report_cli_unknown_series_is_a_clear_error(real_series_dir: Path, package_dir: Path,
+                                                    tmp_path: Path, capsys) -> None:
+    code = cli.main(["report", str(real_series_dir), "--model", str(package_dir), "--series", "1.2.3.4",
+                     "--out", str(tmp_path)])
+    assert code == 1
+    assert "medmpt report:" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_draft_task_binds_uids_and_cancels(real_series_dir: Path, package_dir: Path, series_uids) -> None:
+    from app.dicom import choose_series, index_sources, load_volume
+    from app.drafting import draft_report_task
+    from app.tasks import CancelToken
+    from inference.runtime import ReportRuntime
+
+    volume = load_volume(choose_series(index_sources([real_series_dir])).series)
+    runtime = ReportRuntime.load(package_dir, device="cpu")
+    first = run_sync(draft_report_task(volume, runtime))
+    second = run_sync(draft_report_task(volume, runtime))
+    assert first.matches(volume) and first.SeriesInstanceUID == series_uids[1]
+    assert first.request_id != second.request_id
+    token = CancelToken()
+    task = draft_report_task(volume, runtime, token)
+    with pytest.raises(Cancelled):
+        for progress in task:
+            if "tokens" in progress.message:
+                token.cancel()
+    # the shared runtime still drafts the same report after a cancelled draft
+    assert run_sync(draft_report_task(volume, runtime)).result.text == first.result.text

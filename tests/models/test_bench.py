@@ -1,0 +1,34 @@
+"""`medmpt bench infer`: analytic cost matches the reference; the CLI prints the comparison."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.cli import main
+from models.bench_infer import vision_macs
+from models.medmpt.config import get_config
+
+
+def test_vision_cost_matches_the_published_figure():
+    # Reference section 8: 17.56 G multiply-adds per slice, ~562 G per 32-slice scan.
+    macs = vision_macs(get_config("paper"))
+    assert round(macs / 32 / 1e9, 2) == 17.56
+    assert round(macs / 1e9) == 562
+
+
+@pytest.mark.slow
+def test_bench_infer_prints_both_paths_side_by_side(capsys):
+    code = main(["bench", "infer", "--config", "tiny", "--steps", "3", "--repeats", "1",
+                 "--peak-tflops", "1.0"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for row in ("vision ms per scan", "decoder ms per token", "whole report ms"):
+        line = next(line for line in out.splitlines() if line.startswith(row))
+        assert len(line.split()) >= 6, line  # label, (a), (b), ratio
+    assert "same tokens: yes" in out
+    assert "% of peak 1 TFLOP/s" in out
+
+
+def test_bench_infer_refuses_bad_arguments(capsys):
+    assert main(["bench", "infer", "--steps", "0"]) == 2
+    assert "--steps" in capsys.readouterr().err

@@ -1,0 +1,82 @@
+"""The random tiny package follows docs/model-package.md: files, manifest, graph signatures."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import onnx
+import pytest
+from tokenizers import Tokenizer
+
+MANIFEST_KEYS = {
+    "format", "name", "version", "display_name", "clinical_use", "label", "intended_use",
+    "licence", "provenance", "architecture", "preprocessing", "tokens", "generation",
+    "diagnosis", "graphs", "opset", "files",
+}
+
+
+def test_package_has_every_file_pinned_by_sha256(tiny_package, manifest):
+    assert MANIFEST_KEYS <= set(manifest)
+    assert manifest["format"] == "medmpt-package/1"
+    on_disk = {p.name for p in tiny_package.iterdir()} - {"manifest.json"}
+    assert set(manifest["files"]) == on_disk
+    assert {"tokenizer.json", "vision.onnx", "vision.fp16.onnx", "decoder.onnx",
+            "decoder.fp16.onnx", "MODEL_CARD.md"} <= on_disk
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((tiny_package / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_random_package_says_it_is_for_tests_only(tiny_package, manifest):
+    assert manifest["clinical_use"] is False
+    assert "random weights, for tests only" in manifest["label"]
+    assert "random weights, for tests only" in (tiny_package / "MODEL_CARD.md").read_text()
+
+
+def test_manifest_tokens_match_the_tokenizer(tiny_package, manifest):
+    tokenizer = Tokenizer.from_file(str(tiny_package / "tokenizer.json"))
+    tokens = manifest["tokens"]
+    assert tokenizer.id_to_token(tokens["bos"]) == "[CLS]"
+    assert tokenizer.id_to_token(tokens["eos"]) == "[SEP]"
+    assert tokenizer.id_to_token(tokens["pad"]) == "[PAD]"
+    assert tokenizer.get_vocab_size() <= manifest["architecture"]["vocab_size"]
+
+
+def _signature(session) -> dict:
+    return {v.name: (v.type, v.shape) for v in [*session.get_inputs(), *session.get_outputs()]}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_graphs_have_the_documented_names_dtypes_and_opset(tiny_package, manifest, sessions, precision):
+    kind = "tensor(float)" if precision == "fp32" else "tensor(float16)"
+    vision = _signature(sessions[manifest["graphs"]["vision"][precision]])
+    decoder = _signature(sessions[manifest["graphs"]["decoder"][precision]])
+    heads = [f"diag_{h['name']}" for h in manifest["diagnosis"]]
+    expected_vision = ["pixel_values", "slice_tokens", "scan_embedding", *heads,
+                       "patch_relevance", "cross_keys", "cross_values"]
+    assert sorted(vision) == sorted(expected_vision)
+    assert all(vision[name][0] == kind for name in expected_vision)
+    assert sorted(decoder) == sorted(["input_ids", "past_keys", "past_values", "cross_keys",
+                                      "cross_values", "logits", "present_keys",
+                                      "present_values", "cross_attention"])
+    assert decoder["input_ids"][0] == "tensor(int64)"
+    assert all(t == kind for name, (t, _) in decoder.items() if name != "input_ids")
+    assert isinstance(decoder["past_keys"][1][3], str)  # the past length is a dynamic axis
+    path = tiny_package / manifest["graphs"]["decoder"][precision]
+    opset = {o.domain: o.version for o in onnx.load(str(path)).opset_import}
+    assert opset[""] >= 17 and manifest["opset"] >= 17
+
+
+def test_vision_outputs_have_documented_shapes(manifest, vision_ort):
+    arch = manifest["architecture"]
+    layers, heads = arch["text_layers"], arch["text_heads"]
+    dh = arch["text_width"] // heads
+    assert vision_ort["slice_tokens"].shape == (1, 32, arch["vision_width"])
+    assert vision_ort["scan_embedding"].shape == (1, arch["vision_width"])
+    assert vision_ort["cross_keys"].shape == (layers, 1, heads, 32, dh)
+    assert vision_ort["patch_relevance"].shape == (1, 32, 14, 14)
+    np.testing.assert_allclose(vision_ort["patch_relevance"].sum(axis=(2, 3)), 1.0, atol=1e-5)
+    for head in manifest["diagnosis"]:
+        probs = vision_ort[f"diag_{head['name']}"]
+        assert probs.shape == (1, len(head["classes"]))
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)

@@ -1,0 +1,97 @@
+"""The store keeps every version, restores a study's latest text, and never overwrites silently."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from app.reports import (
+    ConflictError,
+    ReportSession,
+    ReportState,
+    ReportStore,
+    ValidationError,
+    default_store_path,
+)
+
+from .conftest import FINDINGS, IMPRESSION, MODEL, SENTENCES, Study
+
+
+def test_reopening_a_study_restores_its_latest_text(tmp_path: Path, study: Study) -> None:
+    path = tmp_path / "reports.sqlite3"
+    uids = (study.volume.StudyInstanceUID, study.volume.SeriesInstanceUID)
+    with ReportStore(path) as store:
+        session = ReportSession.open(store, *uids, "reader1", draft=study.draft)
+        assert session.sections == {"FINDINGS": FINDINGS, "IMPRESSION": IMPRESSION}
+        v2 = session.save_draft({"FINDINGS": "Edited once.", "IMPRESSION": IMPRESSION}, session.version)
+        session.save_draft({"FINDINGS": "Edited twice.", "IMPRESSION": "Changed."}, v2)
+    with ReportStore(path) as store:
+        reopened = ReportSession.open(store, *uids, "reader1")
+        assert reopened.report_id == session.report_id
+        assert reopened.sections == {"FINDINGS": "Edited twice.", "IMPRESSION": "Changed."}
+        assert reopened.state is ReportState.EDITED
+        assert [v.sections["FINDINGS"] for v in store.versions(reopened.report_id)] == [
+            FINDINGS, "Edited once.", "Edited twice."]
+
+
+def test_ai_draft_is_kept_with_model_provenance_and_evidence_uids(session: ReportSession, study: Study) -> None:
+    session.save_draft({"FINDINGS": "Replaced entirely.", "IMPRESSION": ""}, session.version)
+    draft = session.ai_draft
+    assert (draft.model_name, draft.model_version, draft.model_hash, draft.model_label) == (
+        MODEL.name, MODEL.version, MODEL.model_hash, MODEL.label)
+    assert draft.sections["FINDINGS"] == FINDINGS  # the AI text survives the edits
+    assert (draft.StudyInstanceUID, draft.SeriesInstanceUID) == (
+        study.volume.StudyInstanceUID, study.volume.SeriesInstanceUID)
+    assert draft.request_id == "req-42"
+    for sentence, (text, _, peak) in zip(draft.sentences, SENTENCES, strict=True):
+        assert sentence.text == text
+        assert sentence.evidence[0].index == peak  # the most relevant slice comes first
+        assert sentence.evidence[0].SOPInstanceUID == study.volume.SOPInstanceUIDs[peak]
+    assert {s.SOPInstanceUID for s in draft.sources} == set(study.volume.SOPInstanceUIDs)
+    assert all(Path(s.path).is_file() for s in draft.sources)
+    assert draft.provenance_line == f"AI draft by {MODEL.display_name} {MODEL.version} — {MODEL.label}"
+
+
+def test_two_windows_saving_the_same_version_conflict(store: ReportStore, study: Study) -> None:
+    uids = (study.volume.StudyInstanceUID, study.volume.SeriesInstanceUID)
+    first = ReportSession.open(store, *uids, "reader1", draft=study.draft)
+    second = ReportSession.open(store, *uids, "reader1")
+    assert second.report_id == first.report_id and second.version == first.version
+    first.save_draft({"FINDINGS": "From window one.", "IMPRESSION": ""}, first.version)
+    with pytest.raises(ConflictError, match="changed elsewhere") as caught:
+        second.save_draft({"FINDINGS": "From window two.", "IMPRESSION": ""}, second.version)
+    assert (caught.value.base_version, caught.value.latest_version) == (1, 2)
+    assert store.version(first.report_id).sections["FINDINGS"] == "From window one."
+    second.reload()
+    second.save_draft({"FINDINGS": "From window two, after reloading.", "IMPRESSION": ""}, second.version)
+    assert store.version(first.report_id).sections["FINDINGS"] == "From window two, after reloading."
+    assert len(store.versions(first.report_id)) == 3
+
+
+def test_saving_unchanged_text_writes_no_version(session: ReportSession) -> None:
+    before = len(session.store.versions(session.report_id))
+    assert session.save_draft(session.sections, session.version) == session.version
+    assert len(session.store.versions(session.report_id)) == before
+
+
+def test_store_is_wal_with_full_sync_in_the_user_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDMPT_DATA_DIR", str(tmp_path / "userdata"))
+    assert default_store_path() == tmp_path / "userdata" / "reports.sqlite3"
+    with ReportStore() as store:
+        assert store.path == default_store_path() and store.path.is_file()
+    conn = sqlite3.connect(default_store_path())
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persistent in the file
+    conn.close()
+
+
+@pytest.mark.parametrize("sections", [{"FINDINGS": 3}, "plain text", {"": "x"}])
+def test_malformed_sections_are_refused_clearly(session: ReportSession, sections: object) -> None:
+    with pytest.raises(ValidationError, match="sections"):
+        session.save_draft(sections, session.version)  # type: ignore[arg-type]
+
+
+def test_a_draft_for_another_series_is_refused(store: ReportStore, study: Study) -> None:
+    with pytest.raises(ValidationError, match="another study or series"):
+        store.create_report(study.volume.StudyInstanceUID, "1.2.3.4.5", "reader1", draft=study.draft)
