@@ -11,16 +11,6 @@ from inference.preprocess import CTInput
 
 
 @pytest.fixture(scope="session")
-def random_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A complete tiny random-weight package from models.testing (skips without torch/models)."""
-    try:
-        from models.testing import make_random_package
-    except ImportError as exc:  # torch or models/ not installed: end-to-end tests cannot run
-        pytest.skip(f"cannot build a random model package (models/ or torch unavailable: {exc})")
-    return make_random_package(tmp_path_factory.mktemp("random-package"), config="tiny", seed=0)
-
-
-@pytest.fixture(scope="session")
 def cpu_runtime(random_package: Path):
     from inference.runtime import ReportRuntime
 

@@ -58,6 +58,7 @@ def test_diagnosis_provenance_and_progress(drafted, random_package: Path) -> Non
     fractions = [p.fraction for p in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert sum(p.stage == "decode" for p in progress) >= len(result.tokens)
+    assert [p.text for p in progress if p.stage == "decode"][-1] == result.text  # streamed text
     assert result.timings.vision_ms > 0 and result.timings.decode_ms > 0
     assert result.to_dict()["model"]["hash"] == manifest_hash
 
@@ -159,3 +160,15 @@ def test_io_binding_path_gives_the_same_tokens(random_package: Path, cpu_runtime
     runtime = ReportRuntime.load(random_package, device="cpu", warmup=False)
     runtime.model.vision.use_binding = runtime.model.decoder.use_binding = True
     assert runtime.draft_sync(small_ct).tokens == drafted[0].tokens
+
+
+def test_package_with_a_wrong_graph_is_refused_clearly(random_package: Path, tmp_path: Path) -> None:
+    import json
+
+    copy = Path(shutil.copytree(random_package, tmp_path / "pkg"))
+    shutil.copyfile(copy / "decoder.onnx", copy / "vision.onnx")  # right hash, wrong graph
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["files"]["vision.onnx"] = hashlib.sha256((copy / "vision.onnx").read_bytes()).hexdigest()
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PackageError, match="vision graph .* lacks pixel_values"):
+        ReportRuntime.load(copy, device="cpu", warmup=False)

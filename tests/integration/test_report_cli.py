@@ -13,12 +13,9 @@ from app.tasks import Cancelled, run_sync
 
 
 @pytest.fixture(scope="module")
-def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    try:
-        from models.testing import make_random_package
-    except ImportError as exc:
-        pytest.skip(f"cannot build a random model package (models/ or torch unavailable: {exc})")
-    return make_random_package(tmp_path_factory.mktemp("report-package"))
+def package_dir(random_package: Path) -> Path:
+    """The session's random-weight package (tests/conftest.py)."""
+    return random_package
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,51 @@
+"""The ONNX decoder-step graph as a beam-search step function with a KV cache (numpy side).
+
+Must not import onnxruntime (it talks to a GraphSession), app/, ui/, DICOM libraries or torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class KVCacheStep:
+    """Feeds one token per beam, keeps past keys/values, reorders them by beam index."""
+
+    def __init__(self, decoder: Any, cross_keys: np.ndarray, cross_values: np.ndarray) -> None:
+        self._decoder = decoder  # a GraphSession (run, keep_on_device)
+        self._cross = (cross_keys, cross_values)  # (L, 1, H, S, dh)
+        self._expanded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        layers, _, heads, _, head_dim = cross_keys.shape
+        self._empty = np.zeros((layers, 1, heads, 0, head_dim), dtype=np.float32)
+        self._past = (self._empty, self._empty)
+
+    def reset(self) -> None:
+        self._past = (self._empty, self._empty)
+
+    def _cross_for(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        if batch not in self._expanded:
+            keys, values = (np.ascontiguousarray(np.repeat(c, batch, axis=1)) for c in self._cross)
+            self._decoder.keep_on_device("cross_keys", keys)
+            self._decoder.keep_on_device("cross_values", values)
+            self._expanded = {batch: (keys, values)}
+        return self._expanded[batch]
+
+    def step(self, input_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        batch = input_ids.shape[0]
+        past_keys, past_values = self._past
+        if past_keys.shape[1] != batch:
+            past_keys, past_values = (np.repeat(p[:, :1], batch, axis=1) for p in self._past)
+        cross_keys, cross_values = self._cross_for(batch)
+        out = self._decoder.run({
+            "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
+            "past_keys": past_keys, "past_values": past_values,
+            "cross_keys": cross_keys, "cross_values": cross_values,
+        }, ["logits", "present_keys", "present_values", "cross_attention"])
+        self._past = (out["present_keys"], out["present_values"])
+        return out["logits"][:, -1, :], out["cross_attention"][:, :, -1, :]
+
+    def reorder(self, index: np.ndarray) -> None:
+        keys, values = self._past
+        self._past = (np.take(keys, index, axis=1), np.take(values, index, axis=1))

@@ -1,0 +1,142 @@
+"""Report decoding: beam search (and greedy, beam 1) over any step function with a KV cache.
+
+Beam search as the reference specifies: start from BOS; score = sum of log-probabilities, no
+length penalty; at each step the log-probability of each beam's previous token is set to
+-10000 (no immediate repetition); a beam stops at EOS; at most `max_steps` tokens. Each step
+keeps the best `beams` non-EOS continuations among the 2 x `beams` best candidates; an EOS
+candidate ranking within the first `beams` becomes a finished hypothesis. Decoding stops when
+the best finished hypothesis scores at least as well as every live beam (scores only fall, so
+nothing can beat it), when no beam is left, or after `max_steps`.
+For every generated token the decoder's cross-attention over the 32 slices at the step that
+produced it is kept (layers, 32) and follows the beam through reordering.
+Numpy only: must not import onnxruntime, app/, ui/, DICOM libraries or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from inference.cancel import is_cancelled
+from inference.errors import CancelledError
+
+REPEAT_PENALTY_LOGPROB = -10000.0
+
+
+class StepFunction(Protocol):
+    """One decoder step with its own cache (e.g. ONNX KV cache)."""
+
+    def reset(self) -> None:
+        """Forget the cache: the next step starts a new sequence after BOS."""
+
+    def step(self, input_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Feed (B, 1) token ids; return logits (B, V) and cross-attention (B, L, S) or None."""
+
+    def reorder(self, index: np.ndarray) -> None:
+        """Keep cache rows `index` (beam i of the next step continues beam index[i])."""
+
+
+@dataclass(frozen=True)
+class DecodeProgress:
+    """Yielded after each generated token: step count and the current best tokens."""
+
+    step: int
+    max_steps: int
+    tokens: tuple[int, ...]
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]
+    score: float
+    attention: list[np.ndarray] = field(default_factory=list)
+    finished: bool = False
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """The chosen hypothesis: tokens (BOS and EOS excluded), score, attention (L, T, S)."""
+
+    tokens: tuple[int, ...]
+    score: float
+    cross_attention: np.ndarray | None
+    ended_with_eos: bool
+    steps: int
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    x = logits.astype(np.float64)
+    x -= x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def beam_search(
+    step_fn: StepFunction, bos: int, eos: int, beams: int = 2, max_steps: int = 120,
+    no_repeat_previous: bool = True, cancel: Any = None,
+) -> Generator[DecodeProgress, None, DecodeResult]:
+    """Decode with `beams` beams (1 = greedy); yields progress per token, returns the best."""
+    if beams < 1 or max_steps < 1:
+        raise ValueError("beams and max_steps must be at least 1")
+    step_fn.reset()
+    alive = [Hypothesis([], 0.0)]
+    finished: list[Hypothesis] = []
+    last = np.array([bos], dtype=np.int64)
+    steps = 0
+    while steps < max_steps and alive:
+        if is_cancelled(cancel):
+            raise CancelledError("report drafting cancelled", tokens_generated=steps)
+        logits, cross = step_fn.step(last[:, None])
+        logprobs = log_softmax(logits)
+        if no_repeat_previous:
+            logprobs[np.arange(len(alive)), last] = REPEAT_PENALTY_LOGPROB
+        alive, parents, newly_finished = _select(alive, logprobs, cross, eos, beams)
+        finished.extend(newly_finished)
+        steps += 1
+        if alive:
+            step_fn.reorder(np.asarray(parents, dtype=np.int64))
+            last = np.array([h.tokens[-1] for h in alive], dtype=np.int64)
+        best_now = max(finished + alive, key=lambda h: h.score)
+        yield DecodeProgress(steps, max_steps, tuple(t for t in best_now.tokens if t != eos))
+        if finished and (not alive or max(h.score for h in finished) >= max(h.score for h in alive)):
+            break
+    return _result(max(finished + alive, key=lambda h: h.score), eos, steps)
+
+
+def _select(
+    alive: list[Hypothesis], logprobs: np.ndarray, cross: np.ndarray | None, eos: int, beams: int
+) -> tuple[list[Hypothesis], list[int], list[Hypothesis]]:
+    vocab = logprobs.shape[1]
+    totals = logprobs + np.array([h.score for h in alive])[:, None]
+    flat = totals.ravel()
+    count = min(2 * beams, flat.size)
+    top = np.argpartition(-flat, count - 1)[:count]
+    top = top[np.lexsort((top, -flat[top]))]  # best first; ties -> lower beam, then lower id
+    next_alive: list[Hypothesis] = []
+    parents: list[int] = []
+    done: list[Hypothesis] = []
+    for rank, flat_index in enumerate(top):
+        beam, token = divmod(int(flat_index), vocab)
+        parent = alive[beam]
+        row = [] if cross is None else [np.asarray(cross[beam], dtype=np.float32)]
+        child = Hypothesis(parent.tokens + [token], float(flat[flat_index]), parent.attention + row)
+        if token == eos:
+            if rank < beams:
+                child.finished = True
+                done.append(child)
+            continue
+        next_alive.append(child)
+        parents.append(beam)
+        if len(next_alive) == beams:
+            break
+    return next_alive, parents, done
+
+
+def _result(best: Hypothesis, eos: int, steps: int) -> DecodeResult:
+    ended = bool(best.tokens) and best.tokens[-1] == eos
+    tokens = best.tokens[:-1] if ended else best.tokens
+    attention = best.attention[: len(tokens)]
+    stacked = np.stack(attention, axis=1) if attention else None  # (L, T, S)
+    return DecodeResult(tuple(tokens), best.score, stacked, ended, steps)

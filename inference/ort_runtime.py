@@ -1,0 +1,198 @@
+"""The only module that imports onnxruntime: sessions, providers, CPU fallback, IO binding.
+
+CUDA runs the fp16 graphs (inputs that stay constant for a report live on the GPU through IO
+binding; the CUDA memory arena is kept by reusing sessions across studies), CPU the fp32
+graphs. Any CUDA problem (provider missing, session creation failing, out of memory at run
+time) falls back to CPU with a human-readable notice, never a crash.
+Must not import app/, ui/, DICOM libraries or torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from inference.errors import CancelledError, InferenceError, PackageError
+from inference.package import ModelPackage
+
+log = logging.getLogger(__name__)
+DEVICES = ("auto", "cuda", "cpu")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+_OOM_MARKERS = ("out of memory", "failed to allocate", "cudaerrormemoryallocation", "bfc_arena")
+_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64}
+_LOG_LOCK = threading.Lock()
+ort.set_default_logger_severity(3)
+
+
+def runtime_version() -> str:
+    return str(ort.__version__)
+
+
+def cuda_listed() -> bool:
+    """True when this onnxruntime build lists the CUDA provider (not proof that it works)."""
+    return CUDA in ort.get_available_providers()
+
+
+class GraphSession:
+    """One ONNX graph in one session; runs can be terminated from another thread."""
+
+    def __init__(self, path: Path, device: str, threads: int | None = None) -> None:
+        self.path = path
+        self.device = device
+        self._lock = threading.Lock()
+        self._active: ort.RunOptions | None = None
+        self._terminated = False
+        self._constants: dict[str, tuple[np.ndarray, Any]] = {}
+        self.use_binding = device == "cuda"  # IO binding; tests may switch it on for CPU
+        try:
+            self.session = _create_session(path, device, threads)
+        except InferenceError:
+            raise
+        except Exception as exc:  # a damaged or incompatible graph: name the file
+            raise PackageError(f"ONNX Runtime cannot open {path.name} on {device.upper()}: {_short(exc)}") from exc
+        self.input_types = {i.name: _DTYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run(self, feeds: Mapping[str, np.ndarray], outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Run with numpy feeds (cast to the graph's dtypes); return float32/int64 numpy outputs."""
+        names = outputs or self.output_names
+        options = ort.RunOptions()
+        with self._lock:
+            self._active, self._terminated = options, False
+        try:
+            if self.use_binding:
+                values = self._run_bound(feeds, names, options)
+            else:
+                values = self.session.run(names, self._cast(feeds), options)
+        except Exception as exc:
+            if self._terminated:
+                raise CancelledError("stopped during a model run") from exc
+            raise
+        finally:
+            with self._lock:
+                self._active = None
+        return {n: (v.astype(np.float32) if v.dtype == np.float16 else v) for n, v in zip(names, values, strict=True)}
+
+    def terminate(self) -> None:
+        """Ask the run in progress (if any) to stop as soon as possible."""
+        with self._lock:
+            if self._active is not None:
+                self._terminated = True
+                self._active.terminate = True
+
+    def keep_on_device(self, name: str, array: np.ndarray) -> None:
+        """Pin an input that stays the same over many runs (cross-attention K/V) on the device."""
+        if not self.use_binding:
+            return
+        cast = np.ascontiguousarray(array, dtype=self.input_types.get(name, array.dtype))
+        # Keep the array itself: the pin is used only when that very object is fed again.
+        self._constants[name] = (array, ort.OrtValue.ortvalue_from_numpy(cast, self.device, 0))
+
+    def _cast(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: np.ascontiguousarray(v, dtype=self.input_types.get(k, v.dtype)) for k, v in feeds.items()}
+
+    def _run_bound(self, feeds: Mapping[str, np.ndarray], names: list[str], options: Any) -> list[np.ndarray]:
+        binding = self.session.io_binding()
+        for name, array in feeds.items():
+            pinned = self._constants.get(name)
+            if pinned is not None and pinned[0] is array:
+                binding.bind_ortvalue_input(name, pinned[1])
+            else:
+                binding.bind_cpu_input(name, np.ascontiguousarray(array, dtype=self.input_types.get(name, array.dtype)))
+        for name in names:
+            binding.bind_output(name, "cpu")
+        self.session.run_with_iobinding(binding, options)
+        return binding.copy_outputs_to_cpu()
+
+
+def _create_session(path: Path, device: str, threads: int | None) -> Any:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # Idle ORT workers must not spin: numpy preprocessing runs between model runs on the same cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+    if device == "cuda":
+        providers: list[Any] = [(CUDA, {"device_id": 0, "arena_extend_strategy": "kSameAsRequested",
+                                        "cudnn_conv_algo_search": "HEURISTIC"}), CPU]
+        with _LOG_LOCK:  # the CUDA loader prints C++ errors; our notice says it instead
+            ort.set_default_logger_severity(4)
+            try:
+                session = ort.InferenceSession(str(path), options, providers=providers)
+            finally:
+                ort.set_default_logger_severity(3)
+        if CUDA not in session.get_providers():
+            raise InferenceError("the CUDA provider could not be started (CUDA or cuDNN libraries missing, or no GPU)")
+        return session
+    return ort.InferenceSession(str(path), options, providers=[CPU])
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _OOM_MARKERS)
+
+
+@dataclass
+class OrtModel:
+    """The vision and decoder sessions of one package on one device, plus fallback notices."""
+
+    package: ModelPackage
+    vision: GraphSession
+    decoder: GraphSession
+    device: str
+    notices: list[str] = field(default_factory=list)
+    threads: int | None = None
+
+    @classmethod
+    def open(cls, package: ModelPackage, device: str = "auto", threads: int | None = None) -> OrtModel:
+        """Create sessions on `device` ("auto"|"cuda"|"cpu"), falling back to CPU with a notice."""
+        if device not in DEVICES:
+            raise InferenceError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+        notices: list[str] = []
+        if device in ("auto", "cuda"):
+            if not cuda_listed():
+                notices.append("This ONNX Runtime has no CUDA provider; running on CPU.")
+            else:
+                try:
+                    return cls(package, *_pair(package, "cuda", threads), "cuda", notices, threads)
+                except Exception as exc:  # any CUDA start-up failure -> CPU
+                    if device == "cuda":
+                        notices.append(f"CUDA could not be used ({_short(exc)}); running on CPU.")
+                    else:
+                        notices.append(f"No usable GPU ({_short(exc)}); running on CPU.")
+        for notice in notices:
+            log.warning("%s", notice)
+        return cls(package, *_pair(package, "cpu", threads), "cpu", notices, threads)
+
+    def fall_back_to_cpu(self, reason: str) -> None:
+        """Replace the CUDA sessions by CPU ones after a run-time failure; records a notice."""
+        notice = f"The GPU failed during a run ({reason}); switched to CPU."
+        log.warning("%s", notice)
+        self.vision, self.decoder = _pair(self.package, "cpu", self.threads)
+        self.device = "cpu"
+        self.notices.append(notice)
+
+    def terminate(self) -> None:
+        self.vision.terminate()
+        self.decoder.terminate()
+
+
+def _pair(package: ModelPackage, device: str, threads: int | None) -> tuple[GraphSession, GraphSession]:
+    precision = "fp16" if device == "cuda" else "fp32"
+    vision = GraphSession(package.graph_path("vision", precision), device, threads)
+    decoder = GraphSession(package.graph_path("decoder", precision), device, threads)
+    return vision, decoder
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 160 else text[:157] + "..."

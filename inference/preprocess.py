@@ -1,0 +1,117 @@
+"""From a HU volume to the model input (1, 32, 3, 224, 224), keeping the slice index map.
+
+Order (reference section 1): z resampling (nearest) and the 32-slice rule pick 32 original
+slices; each is resized in-plane to 224 x 224 (antialiased bilinear, on HU); three HU windows
+are clipped and mapped to 0..255 with truncation toward zero (as numpy's astype(uint8) does
+on a float image, so values are the integers 0..255); then (x * scale - mean) / std.
+Numpy only: must not import onnxruntime, app/, ui/, DICOM libraries or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from inference.errors import InputError
+from inference.resize import resize_stack
+from inference.slices import sample_slice_indices, z_resample_map
+
+DEFAULT_PREPROCESSING: dict[str, Any] = {
+    "z_spacing_mm": 5.0, "z_interpolation": "nearest", "num_slices": 32, "slice_rule": "medmpt-32",
+    "slice_order": "inferior_to_superior", "image_size": 224, "inplane_interpolation": "bilinear",
+    "windows": [{"name": "lung", "width": 1500, "level": -400},
+                {"name": "wide", "width": 2000, "level": -500},
+                {"name": "mediastinum", "width": 400, "level": 60}],
+    "normalisation": {"scale": 1.0 / 255.0, "mean": 0.5, "std": 0.5},
+}
+
+
+@dataclass(frozen=True)
+class CTInput:
+    """A CT volume for the runtime: HU values (Z, Y, X), slice 0 the most inferior.
+
+    `hu` may be any real dtype (int16 or float32 avoid copies); spacings are in mm. When the
+    array runs from superior to inferior set `superior_first`: the model still sees its slices
+    inferior -> superior, and every index the runtime returns refers to the array as given.
+    """
+
+    hu: np.ndarray
+    z_spacing_mm: float
+    pixel_spacing_mm: tuple[float, float] = (1.0, 1.0)  # (row spacing Y, column spacing X)
+    superior_first: bool = False
+
+
+@dataclass(frozen=True)
+class PreprocessedInput:
+    """The model input and where each of its 32 slices came from."""
+
+    pixel_values: np.ndarray  # float32 (1, 32, 3, S, S)
+    original_indices: np.ndarray  # int64 (32,): original slice index of each sampled slice
+    resampled_indices: np.ndarray  # int64 (32,): index in the z-resampled stack
+    volume_shape: tuple[int, int, int]  # the original (Z, Y, X)
+
+
+def validate_ct(ct: CTInput) -> None:
+    """Raise InputError with a clear message if `ct` cannot be used."""
+    hu = ct.hu
+    if not isinstance(hu, np.ndarray) or hu.ndim != 3:
+        raise InputError(f"CT volume must be a 3-D array (Z, Y, X), got shape {getattr(hu, 'shape', None)}")
+    if min(hu.shape) < 1 or hu.shape[1] < 2 or hu.shape[2] < 2:
+        raise InputError(f"CT volume is too small: shape {hu.shape}")
+    if not (np.issubdtype(hu.dtype, np.integer) or np.issubdtype(hu.dtype, np.floating)):
+        raise InputError(f"CT volume must hold real numbers (HU), got dtype {hu.dtype}")
+    spacings = (ct.z_spacing_mm, *ct.pixel_spacing_mm)
+    if not all(np.isfinite(s) and s > 0 for s in spacings):
+        raise InputError(f"CT spacings must be positive numbers of mm, got {spacings}")
+
+
+def select_slices(count: int, z_spacing_mm: float, spec: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(original indices, resampled indices) of the model's slices out of `count` originals."""
+    if spec.get("z_interpolation", "nearest") != "nearest":
+        raise InputError(f"unsupported z interpolation {spec.get('z_interpolation')!r} (only 'nearest')")
+    z_map = z_resample_map(count, float(z_spacing_mm), float(spec["z_spacing_mm"]))
+    sampled = sample_slice_indices(len(z_map), int(spec["num_slices"]))
+    return z_map[sampled], sampled
+
+
+def window_normalise(images: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
+    """(N, Y, X) HU -> (N, C, Y, X) float32 normalised, one channel per window."""
+    norm = spec["normalisation"]
+    scale, mean, std = float(norm["scale"]), float(norm["mean"]), float(norm["std"])
+    channels = []
+    for window in spec["windows"]:
+        low = float(window["level"]) - float(window["width"]) / 2.0
+        high = float(window["level"]) + float(window["width"]) / 2.0
+        grey = np.clip(images, low, high)
+        grey -= low
+        grey *= np.float32(255.0 / (high - low))
+        np.floor(grey, out=grey)  # truncation to the uint8 grey level (non-negative here)
+        grey *= np.float32(scale / std)
+        grey -= np.float32(mean / std)
+        channels.append(grey)
+    return np.stack(channels, axis=1).astype(np.float32, copy=False)
+
+
+def preprocess(ct: CTInput, spec: Mapping[str, Any] | None = None) -> PreprocessedInput:
+    """Build the (1, 32, 3, S, S) model input from `ct` following the package's `spec`."""
+    spec = spec or DEFAULT_PREPROCESSING
+    validate_ct(ct)
+    if spec.get("slice_order", "inferior_to_superior") != "inferior_to_superior":
+        raise InputError(f"unsupported slice order {spec.get('slice_order')!r}")
+    original, resampled = select_slices(ct.hu.shape[0], ct.z_spacing_mm, spec)
+    if ct.superior_first:  # the rule runs inferior -> superior: count from the array's end
+        original = ct.hu.shape[0] - 1 - original
+    size = int(spec["image_size"])
+    slices = np.asarray(ct.hu[original], dtype=np.float32)
+    resized = resize_stack(slices, (size, size), antialias=True)
+    np.nan_to_num(resized, copy=False, nan=-1024.0)
+    pixels = window_normalise(resized, spec)[None]
+    return PreprocessedInput(
+        pixel_values=np.ascontiguousarray(pixels),
+        original_indices=original,
+        resampled_indices=resampled,
+        volume_shape=tuple(int(s) for s in ct.hu.shape),
+    )

@@ -1,0 +1,208 @@
+"""The report runtime: load a package once, then draft reports for CT volumes (numpy in/out).
+
+`ReportRuntime.draft()` is a generator task: it yields DraftProgress (per model stage and per
+generated token), stops between tokens or terminates a model run when the cancel token is set
+(raising CancelledError), and returns a ReportResult. A GPU failure during a draft switches to
+CPU with a notice and drafts again. Must not import onnxruntime directly (see ort_runtime),
+app/, ui/, DICOM libraries or torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.cancel import is_cancelled
+from inference.decoder_step import KVCacheStep
+from inference.errors import CancelledError, InferenceError, PackageError
+from inference.explain import Explanation
+from inference.generation import beam_search
+from inference.ort_runtime import OrtModel
+from inference.package import ModelPackage, load_package
+from inference.preprocess import CTInput, preprocess
+from inference.result import DraftProgress, ModelInfo, ReportResult, Sentence, Timings
+from inference.text import ReportTokenizer, split_report
+
+log = logging.getLogger(__name__)
+_VISION_START, _DECODE_START, _DECODE_END = 0.05, 0.3, 0.95
+
+
+class ReportRuntime:
+    """A loaded model package with its sessions (created once, reused for every study)."""
+
+    def __init__(self, package: ModelPackage, device: str = "auto", warmup: bool = True,
+                 threads: int | None = None) -> None:
+        self.package = package
+        self.model = OrtModel.open(package, device, threads)
+        _check_graph_names(self.model, package)
+        self.tokenizer = ReportTokenizer(package.tokenizer_path)
+        self.requested_device = device
+        if warmup:
+            self._warm_up()
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto", warmup: bool = True,
+             threads: int | None = None) -> ReportRuntime:
+        """Verify the package at `path` (SHA-256 pins) and open it on `device`."""
+        return cls(load_package(path), device, warmup, threads)
+
+    @property
+    def device(self) -> str:
+        return self.model.device
+
+    @property
+    def notices(self) -> list[str]:
+        return list(self.model.notices)
+
+    @property
+    def model_info(self) -> ModelInfo:
+        p = self.package
+        return ModelInfo(p.name, p.version, p.display_name, p.model_hash, p.label, p.clinical_use)
+
+    def terminate(self) -> None:
+        """Stop a model run in progress (from any thread); the draft raises CancelledError."""
+        self.model.terminate()
+
+    def draft_sync(self, ct: CTInput, cancel: Any = None,
+                   on_progress: Callable[[DraftProgress], Any] | None = None) -> ReportResult:
+        """Run draft() to the end on this thread."""
+        task = self.draft(ct, cancel)
+        while True:
+            try:
+                progress = next(task)
+            except StopIteration as stop:
+                return stop.value
+            if on_progress is not None:
+                on_progress(progress)
+
+    def draft(self, ct: CTInput, cancel: Any = None) -> Generator[DraftProgress, None, ReportResult]:
+        """Draft a report for `ct`; on a GPU failure, retry once on CPU (with a notice)."""
+        try:
+            return (yield from self._draft_once(ct, cancel))
+        except InferenceError:  # cancelled, or bad input: the same on any device
+            raise
+        except Exception as exc:
+            if self.model.device != "cuda":
+                raise
+            self.model.fall_back_to_cpu(" ".join(str(exc).split())[:160])
+        return (yield from self._draft_once(ct, cancel))
+
+    def _draft_once(self, ct: CTInput, cancel: Any) -> Generator[DraftProgress, None, ReportResult]:
+        yield DraftProgress(0.0, "Preparing the CT for the model", "preprocess")
+        t0 = time.perf_counter()
+        prepared = preprocess(ct, self.package.preprocessing)
+        t1 = time.perf_counter()
+        _raise_if_cancelled(cancel, 0)
+        yield DraftProgress(_VISION_START, f"Reading the scan on {self.device.upper()}", "vision")
+        with self._terminate_on_cancel(cancel):
+            vision = self.model.vision.run({"pixel_values": prepared.pixel_values})
+        t2 = time.perf_counter()
+        decoded = yield from self._decode(vision, cancel)
+        t3 = time.perf_counter()
+        yield DraftProgress(_DECODE_END, "Linking sentences to slices", "explain", len(decoded.tokens))
+        explanation = Explanation(decoded.cross_attention, vision["patch_relevance"][0],
+                                  prepared.original_indices, prepared.volume_shape)
+        text = self.tokenizer.decode(decoded.tokens)
+        findings, impression, parts = split_report(text, self.tokenizer.token_ends(decoded.tokens))
+        sentences = []
+        for part in parts:
+            relevance = explanation.slice_relevance(part.token_start, part.token_end)
+            sentences.append(Sentence(part.text, part.section, part.token_start, part.token_end,
+                                      relevance, int(np.argmax(relevance))))
+        t4 = time.perf_counter()
+        timings = Timings(*(1000.0 * d for d in (t1 - t0, t2 - t1, t3 - t2, t4 - t3)))
+        yield DraftProgress(1.0, "Report drafted", "explain", len(decoded.tokens))
+        return ReportResult(
+            findings=findings, impression=impression, text=text, sentences=sentences,
+            diagnosis=self._diagnosis(vision), model=self.model_info, device=self.device,
+            notices=self.notices, timings=timings, tokens=decoded.tokens,
+            original_indices=prepared.original_indices, volume_shape=prepared.volume_shape,
+            explanation=explanation,
+        )
+
+    def _decode(self, vision: dict[str, np.ndarray], cancel: Any) -> Generator[DraftProgress, None, Any]:
+        tokens, generation = self.package.tokens, self.package.generation
+        step = KVCacheStep(self.model.decoder, vision["cross_keys"], vision["cross_values"])
+        max_steps = int(min(generation.get("max_steps", 120), self.package.manifest["tokens"].get("max_length", 120)))
+        search = beam_search(step, tokens["bos"], tokens["eos"], int(generation.get("beams", 2)),
+                             max_steps, bool(generation.get("no_repeat_previous", True)), cancel)
+        span = _DECODE_END - _DECODE_START
+        while True:
+            try:
+                progress = next(search)
+            except StopIteration as stop:
+                return stop.value
+            yield DraftProgress(_DECODE_START + span * progress.step / progress.max_steps,
+                                f"Writing the report ({progress.step} tokens)", "decode", progress.step,
+                                self.tokenizer.decode(progress.tokens))
+
+    def _diagnosis(self, vision: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+        result = {}
+        for head in self.package.diagnosis_heads:
+            probabilities = vision.get(f"diag_{head.name}")
+            if probabilities is None:
+                continue
+            result[head.name] = {c: float(p) for c, p in zip(head.classes, probabilities[0], strict=False)}
+        return result
+
+    @contextmanager
+    def _terminate_on_cancel(self, cancel: Any) -> Iterator[None]:
+        """While a model run is in progress, a watcher terminates it once `cancel` is set."""
+        if cancel is None:
+            yield
+            return
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(0.02):
+                if is_cancelled(cancel):
+                    self.model.terminate()
+                    return
+
+        watcher = threading.Thread(target=watch, name="medmpt-cancel-watch", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
+        _raise_if_cancelled(cancel, 0)
+
+    def _warm_up(self) -> None:
+        size = int(self.package.preprocessing["image_size"])
+        slices = int(self.package.preprocessing["num_slices"])
+        t0 = time.perf_counter()
+        vision = self.model.vision.run({"pixel_values": np.zeros((1, slices, 3, size, size), np.float32)})
+        step = KVCacheStep(self.model.decoder, vision["cross_keys"], vision["cross_values"])
+        step.step(np.array([[self.package.tokens["bos"]]], dtype=np.int64))
+        log.info("model %s warmed up on %s in %.0f ms", self.package.name, self.device,
+                 1000 * (time.perf_counter() - t0))
+
+
+VISION_INPUTS = ("pixel_values",)
+VISION_OUTPUTS = ("patch_relevance", "cross_keys", "cross_values")
+DECODER_INPUTS = ("input_ids", "past_keys", "past_values", "cross_keys", "cross_values")
+DECODER_OUTPUTS = ("logits", "present_keys", "present_values", "cross_attention")
+
+
+def _check_graph_names(model: OrtModel, package: ModelPackage) -> None:
+    """Raise PackageError when a graph lacks an input or output of docs/model-package.md."""
+    for label, graph, inputs, outputs in (
+        ("vision", model.vision, VISION_INPUTS, VISION_OUTPUTS + tuple(f"diag_{h.name}" for h in package.diagnosis_heads)),
+        ("decoder", model.decoder, DECODER_INPUTS, DECODER_OUTPUTS),
+    ):
+        missing = [n for n in inputs if n not in graph.input_types] + [n for n in outputs if n not in graph.output_names]
+        if missing:
+            raise PackageError(f"the {label} graph of {package.name} lacks {', '.join(missing)} (see docs/model-package.md)")
+
+
+def _raise_if_cancelled(cancel: Any, tokens: int) -> None:
+    if is_cancelled(cancel):
+        raise CancelledError("report drafting cancelled", tokens_generated=tokens)
