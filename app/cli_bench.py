@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, tuple[str, str, bool]] = {
     "infer": ("models.bench_infer", "published torch algorithm vs our ONNX Runtime path", True),
     "report": ("app.bench_report", "files on disk to finished draft with heatmaps", False),
     "view": ("ui.bench_view", "first slice and per-slice render time in the viewer", False),
+    "autosave": ("app.reports.bench_autosave", "report store autosave and reopen latency, synchronous FULL vs NORMAL", False),
 }
 
 

@@ -14,6 +14,7 @@ from app.reports import (
     ReportStore,
     ValidationError,
     default_store_path,
+    draft_record_from_result,
 )
 
 from .conftest import FINDINGS, IMPRESSION, MODEL, SENTENCES, Study
@@ -95,3 +96,16 @@ def test_malformed_sections_are_refused_clearly(session: ReportSession, sections
 def test_a_draft_for_another_series_is_refused(store: ReportStore, study: Study) -> None:
     with pytest.raises(ValidationError, match="another study or series"):
         store.create_report(study.volume.StudyInstanceUID, "1.2.3.4.5", "reader1", draft=study.draft)
+
+
+def test_draft_record_from_a_report_draft_keeps_its_request_id_and_nearby_evidence(study: Study) -> None:
+    from app.drafting import ReportDraft
+
+    bound = ReportDraft("req-7", study.volume.StudyInstanceUID, study.volume.SeriesInstanceUID, MODEL.model_hash,
+                        study.result, "2026-01-01T00:00:00+00:00")
+    record = draft_record_from_result(bound, study.volume, min_relevance=0.4)
+    assert record.request_id == "req-7"
+    for sentence, (_, _, peak) in zip(record.sentences, SENTENCES, strict=True):
+        indices = [e.index for e in sentence.evidence]
+        assert indices[0] == peak and sorted(indices) == [peak - 1, peak, peak + 1]
+        assert all(e.SOPInstanceUID == study.volume.SOPInstanceUIDs[e.index] for e in sentence.evidence)
