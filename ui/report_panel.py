@@ -35,6 +35,9 @@ class ReportPanel(QWidget):
     draft_requested = Signal()
     cancel_requested = Signal()
     entry_selected = Signal(int)
+    entry_accepted = Signal(int)
+    sign_requested = Signal()
+    amend_requested = Signal()
     document_changed = Signal()
     opacity_changed = Signal(float)
 
@@ -48,8 +51,13 @@ class ReportPanel(QWidget):
         self.model_label = QLabel("No model loaded")
         self.model_label.setObjectName("modelLabel")
         self.model_label.setWordWrap(True)
+        self.status_label = QLabel("")
+        self.status_label.setObjectName("reportStatus")
+        self.status_label.setWordWrap(True)
+        self.locked = False
         layout.addWidget(self.banner)
         layout.addWidget(self.model_label)
+        layout.addWidget(self.status_label)
         layout.addLayout(self._draft_row())
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -61,6 +69,7 @@ class ReportPanel(QWidget):
         self.sentences.itemDoubleClicked.connect(lambda _item: self.edit_current())
         layout.addWidget(self.sentences, 3)
         layout.addLayout(self._edit_row())
+        layout.addLayout(self._sign_row())
         layout.addLayout(self._opacity_row())
         self.diagnosis = QLabel("")
         self.diagnosis.setObjectName("diagnosisLabel")
@@ -82,6 +91,7 @@ class ReportPanel(QWidget):
 
     def _edit_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
+        self._edit_buttons: list[QPushButton] = []
         for label, tip, slot in (
             ("Accept", "A", self.accept_current),
             ("Accept all", "Shift+A", self.accept_all),
@@ -93,7 +103,28 @@ class ReportPanel(QWidget):
             button.setToolTip(tip)
             button.clicked.connect(slot)
             row.addWidget(button)
+            self._edit_buttons.append(button)
         return row
+
+    def _sign_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.sign_button = QPushButton("Sign report\u2026")
+        self.sign_button.clicked.connect(self.sign_requested)
+        self.amend_button = QPushButton("Amend\u2026")
+        self.amend_button.setEnabled(False)
+        self.amend_button.clicked.connect(self.amend_requested)
+        row.addWidget(self.sign_button)
+        row.addWidget(self.amend_button)
+        return row
+
+    def set_locked(self, locked: bool) -> None:
+        """A signed report is read-only until amended."""
+        self.locked = locked
+        for button in self._edit_buttons:
+            button.setEnabled(not locked)
+        self.sign_button.setEnabled(not locked)
+        self.amend_button.setEnabled(locked)
+        self.refresh()
 
     def _opacity_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -122,6 +153,8 @@ class ReportPanel(QWidget):
         self.refresh()
 
     def clear(self) -> None:
+        self.status_label.setText("")
+        self.set_locked(False)
         self.set_document(ReportDocument())
 
     def refresh(self) -> None:
@@ -149,7 +182,7 @@ class ReportPanel(QWidget):
                 if index == current:
                     self.sentences.setCurrentItem(item)
         self.sentences.blockSignals(False)
-        self.banner.setVisible(any(e.origin == "ai" for e in self.document.entries))
+        self.banner.setVisible(not self.locked and any(e.origin == "ai" for e in self.document.entries))
 
     def current_entry(self) -> int | None:
         item = self.sentences.currentItem()
@@ -166,30 +199,42 @@ class ReportPanel(QWidget):
 
     # ------------------------------------------------------------------ actions
     def accept_current(self) -> None:
-        self._change(lambda i: self.document.accept(i))
+        index = self.current_entry()
+        if index is not None and self.document.entries[index].needs_review:
+            self._change(lambda i: self.document.accept(i))
+            self.entry_accepted.emit(index)
 
     def accept_all(self) -> None:
+        if self.locked:
+            return
+        pending = [i for i, e in enumerate(self.document.entries) if e.needs_review]
         self.document.accept_all()
         self.refresh()
         self.document_changed.emit()
+        for index in pending:
+            self.entry_accepted.emit(index)
 
     def delete_current(self) -> None:
         self._change(lambda i: self.document.delete(i))
 
     def edit_current(self) -> None:
         index = self.current_entry()
-        if index is None:
+        if index is None or self.locked:
             return
         text, ok = QInputDialog.getMultiLineText(self, "Edit sentence", "Sentence:", self.document.entries[index].text)
         if ok:
             self.edit_entry(index, text)
 
     def edit_entry(self, index: int, text: str) -> None:
+        if self.locked:
+            return
         self.document.edit(index, text)
         self.refresh()
         self.document_changed.emit()
 
     def add_sentence(self) -> None:
+        if self.locked:
+            return
         section, ok = QInputDialog.getItem(self, "Add sentence", "Section:", list(SECTIONS), 0, False)
         if not ok:
             return
@@ -201,7 +246,7 @@ class ReportPanel(QWidget):
 
     def _change(self, action) -> None:
         index = self.current_entry()
-        if index is None:
+        if index is None or self.locked:
             return
         action(index)
         self.refresh()

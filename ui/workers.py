@@ -1,7 +1,7 @@
 """The one Qt bridge for long work: runs app.tasks generators on QThreadPools, re-emits signals.
 
-Two pools: `io` (a few threads for DICOM reading) and `inference` (exactly one thread, which
-serialises the model). Progress, results and errors reach the GUI thread as queued signals;
+Pools: `io` (a few threads for DICOM reading), `inference` (exactly one thread, which serialises
+the model) and `store` (one thread, which serialises report saves in order). Progress, results and errors reach the GUI thread as queued signals;
 results are applied there only. `shutdown()` cancels everything and waits for the pools.
 Modelled on superqt's GeneratorWorker.
 """
@@ -21,6 +21,7 @@ from app.tasks import CancelToken, Cancelled, Progress
 
 log = logging.getLogger(__name__)
 
+SERIAL_POOLS = ("inference", "store")  # one thread each: the model, and the report database
 TaskFactory = Callable[[CancelToken], Generator[Progress, None, Any]]
 
 _pools: dict[str, QThreadPool] = {}
@@ -35,7 +36,7 @@ def _pool(name: str) -> QThreadPool:
     pool = _pools.get(name)
     if pool is None:
         pool = QThreadPool()
-        pool.setMaxThreadCount(1 if name == "inference" else 2)
+        pool.setMaxThreadCount(1 if name in SERIAL_POOLS else 2)
         pool.setObjectName(f"medmpt-{name}")
         _pools[name] = pool
     return pool

@@ -10,12 +10,13 @@ pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
 
 @pytest.fixture
-def window(qtbot, random_package, real_series_dir):
+def window(qtbot, random_package, real_series_dir, tmp_path):
     from app.ai_service import AiService
+    from app.report_service import ReportService
     from ui import workers
     from ui.main_window import MainWindow
 
-    win = MainWindow(AiService(random_package, device="cpu"))
+    win = MainWindow(AiService(random_package, device="cpu"), ReportService(tmp_path / "reports.sqlite3", "tester"))
     qtbot.addWidget(win)
     win.resize(1600, 1000)
     win.open_paths([real_series_dir])
@@ -56,10 +57,10 @@ def test_draft_appears_marked_as_ai_and_sentences_link_to_slices(qtbot, window):
     assert int(np.argmax(axial.relevance)) == first.most_relevant_slice
     plain = axial.heat.copy()
     # Hiding the heatmap changes the pixels back to plain grey.
-    window._on_heat_action_toggled(False)
+    window.controller.set_heat_visible(False)
     grey = axial.render_rgb()
     assert np.array_equal(grey[:, :, 0], grey[:, :, 2])
-    window._on_heat_action_toggled(True)
+    window.controller.set_heat_visible(True)
     assert np.array_equal(axial.heat, plain)
 
 
@@ -132,3 +133,38 @@ def test_the_event_loop_keeps_running_during_load_and_inference(qtbot, window, r
     # The GUI thread was never blocked for long: the timer fired throughout.
     assert len(ticks) >= 0.3 * elapsed / 0.020
     assert gaps.max() < 1.0
+
+
+def test_edits_are_autosaved_restored_in_a_new_window_and_signing_locks(qtbot, window, tmp_path, random_package,
+                                                                         real_series_dir, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    from app.ai_service import AiService
+    from app.report_service import ReportService
+    from ui.main_window import MainWindow
+
+    window.draft_report()
+    qtbot.waitUntil(lambda: window.controller.status is not None, timeout=120_000)  # report created
+    panel = window.report_panel
+    panel.edit_entry(0, "Radiologist's own first sentence.")
+    qtbot.waitUntil(lambda: "version 2" in panel.status_label.text(), timeout=10_000)  # autosaved
+    _wait_idle(qtbot)
+    expected = panel.document.to_text()
+
+    second = MainWindow(AiService(random_package, device="cpu"), ReportService(tmp_path / "reports.sqlite3", "tester"))
+    qtbot.addWidget(second)
+    second.open_paths([real_series_dir])
+    qtbot.waitUntil(lambda: second.report_panel.document.entries != [], timeout=60_000)
+    assert second.report_panel.document.to_text() == expected
+    assert "Restored" in second.report_panel.status_label.text()
+    # Signing needs every AI sentence reviewed; then the report is locked.
+    second.report_panel.accept_all()
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Dr. Signer", True)))
+    second.controller.sign()
+    qtbot.waitUntil(lambda: second.report_panel.locked, timeout=10_000)
+    assert not second.report_panel.banner.isVisible()
+    assert "Signed" in second.report_panel.status_label.text()
+    before = second.report_panel.document.to_text()
+    second.report_panel.edit_entry(0, "Changed after signing.")
+    assert second.report_panel.document.to_text() == before
+    _wait_idle(qtbot)

@@ -1,0 +1,272 @@
+"""Runs the AI draft and the report workflow for the shown series: draft, heatmaps, evidence,
+autosave, accept, sign, amend. Owns the tasks; every result is checked against the series it was
+started for before it touches the screen."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
+
+from app.ai_service import AiService, heat_uint8_task
+from app.drafting import ReportDraft
+from app.findings_review import review_items
+from app.report_document import ReportDocument
+from app.report_service import OpenedReport, ReportService, ReportStatus, key_of
+from app.volume import Volume
+from ui import workers
+from ui.findings_panel import FindingsPanel
+from ui.report_panel import ReportPanel
+from ui.viewer_panel import ViewerPanel
+
+log = logging.getLogger(__name__)
+AUTOSAVE_DELAY_MS = 600
+
+
+class ReportController(QObject):
+    message = Signal(str)  # status-bar text
+    heat_changed = Signal()  # the overlay heatmap changed (the 3-D view may re-render)
+
+    def __init__(self, parent: QWidget, ai: AiService, reports: ReportService, viewer: ViewerPanel,
+                 report_panel: ReportPanel, findings_panel: FindingsPanel) -> None:
+        super().__init__(parent)
+        self._parent = parent
+        self.ai, self.reports = ai, reports
+        self.viewer, self.panel, self.findings = viewer, report_panel, findings_panel
+        self.volume: Volume | None = None
+        self.draft: ReportDraft | None = None
+        self.status: ReportStatus | None = None
+        self.heat: np.ndarray | None = None
+        self.heat_visible = True
+        self.auto_draft = False
+        self._generation = 0
+        self._draft_handle: workers.TaskHandle | None = None
+        self._heat_handle: workers.TaskHandle | None = None
+        self._autosave = QTimer(self)
+        self._autosave.setSingleShot(True)
+        self._autosave.setInterval(AUTOSAVE_DELAY_MS)
+        self._autosave.timeout.connect(self._on_autosave_timeout)
+        report_panel.draft_requested.connect(self.draft_report)
+        report_panel.cancel_requested.connect(self.cancel_draft)
+        report_panel.entry_selected.connect(self._on_panel_entry_selected)
+        report_panel.entry_accepted.connect(self._on_panel_entry_accepted)
+        report_panel.document_changed.connect(self._autosave.start)
+        report_panel.sign_requested.connect(self.sign)
+        report_panel.amend_requested.connect(self.amend)
+        findings_panel.evidence_requested.connect(self._on_findings_evidence_requested)
+
+    # ------------------------------------------------------------------ series
+    def set_volume(self, volume: Volume | None) -> None:
+        """A new series is shown (or none): forget everything about the previous one."""
+        self.flush_autosave()
+        self.cancel_draft()
+        self._generation += 1
+        self.volume, self.draft, self.status, self.heat = volume, None, None, None
+        self.panel.clear()
+        self.findings.set_items([])
+        self.viewer.set_heat(None)
+        self.viewer.set_relevance(None)
+        self.heat_changed.emit()
+        if volume is not None:
+            key = key_of(volume)
+            self._store_task(lambda: self.reports.open_series(key), self._on_report_opened)
+
+    def _on_report_opened(self, opened: OpenedReport | None) -> None:
+        if opened is None:
+            if self.auto_draft:
+                self.draft_report()
+            return
+        self.panel.set_document(opened.document)
+        self._show_status(opened.status, restored=True)
+
+    # ------------------------------------------------------------------ draft
+    def draft_report(self) -> None:
+        volume = self.volume
+        if volume is None:
+            self.message.emit("Open a CT series first")
+            return
+        if not self.ai.available:
+            QMessageBox.information(self._parent, "MedMPT Workstation", self.ai.package_caption())
+            return
+        self.cancel_draft()
+        generation, ai = self._generation, self.ai
+        self.panel.set_busy(True, 0.0, "Starting\u2026")
+        self._draft_handle = workers.start_task(
+            lambda cancel: ai.draft_task(volume, cancel), "draft report", pool="inference",
+            on_progress=lambda p: self.panel.set_busy(True, p.fraction, p.message),
+            on_finished=lambda draft: self._on_draft_finished(generation, draft),
+            on_error=lambda exc: self._failed("Drafting the report", exc),
+            on_cancelled=lambda: (self.panel.set_busy(False), self.message.emit("Draft cancelled")),
+        )
+
+    def cancel_draft(self) -> None:
+        if self._draft_handle is not None and not self._draft_handle.done.is_set():
+            self._draft_handle.cancel()
+
+    def _on_draft_finished(self, generation: int, draft: ReportDraft) -> None:
+        self.panel.set_busy(False)
+        if generation != self._generation or self.volume is None or not draft.matches(self.volume):
+            log.info("dropped draft %s: its series is no longer shown", draft.request_id)
+            return
+        self.draft = draft
+        result = draft.result
+        self.findings.set_items(review_items(draft))
+        self.panel.diagnosis.setText(diagnosis_html(result.diagnosis))
+        summary = self.ai.summary
+        if summary is not None:
+            self.panel.model_label.setText(summary.caption + "".join(f"\n\u26a0 {n}" for n in summary.notices))
+        self.message.emit(f"Draft ready in {result.timings.total_ms:.0f} ms ({len(result.sentences)} sentences)")
+        if self.status is None:  # a new report starts from this draft
+            document = ReportDocument.from_ai_sentences([(s.section, s.text) for s in result.sentences])
+            self.panel.set_document(document, diagnosis_html(result.diagnosis))
+            key, volume = key_of(self.volume), self.volume
+            self._store_task(lambda: self.reports.start_from_draft(key, draft, volume), self._show_status)
+        if result.sentences:
+            self.panel.select_entry(0)
+
+    # ------------------------------------------------------------------ evidence
+    def _draft_sentence_for(self, entry_index: int) -> int | None:
+        """The current draft's sentence behind an editor entry (by its AI text)."""
+        if self.draft is None:
+            return None
+        entry = self.panel.document.entries[entry_index]
+        texts = [s.text for s in self.draft.result.sentences]
+        if entry.origin != "ai":
+            return None
+        if entry.ai_index is not None and entry.ai_index < len(texts) and texts[entry.ai_index] == entry.ai_text:
+            return entry.ai_index
+        return texts.index(entry.ai_text) if entry.ai_text in texts else None
+
+    def _on_panel_entry_selected(self, index: int) -> None:
+        sentence = self._draft_sentence_for(index)
+        if sentence is None:
+            return
+        chosen = self.draft.result.sentences[sentence]
+        self.viewer.set_relevance(chosen.slice_relevance)
+        self.viewer.go_to_slice(chosen.most_relevant_slice)
+        self.show_heat(sentence)
+
+    def _on_findings_evidence_requested(self, index: int) -> None:
+        item = self.findings.items[index]
+        if self.draft is None or item.evidence_slice is None:
+            return
+        result = self.draft.result
+        relevance = result.sentences[item.sentence].slice_relevance if item.sentence is not None else result.report_relevance
+        self.viewer.set_relevance(relevance)
+        self.viewer.go_to_slice(item.evidence_slice)
+        self.show_heat(item.sentence)
+
+    def show_heat(self, sentence: int | None) -> None:
+        """Compute (off the GUI thread) and overlay the heatmap of a sentence or the whole report."""
+        draft, generation = self.draft, self._generation
+        if draft is None:
+            return
+        if self._heat_handle is not None:
+            self._heat_handle.cancel()
+        self._heat_handle = workers.start_task(
+            lambda cancel: heat_uint8_task(draft, sentence, cancel), "heatmap",
+            on_finished=lambda heat: self._on_heat_finished(generation, draft, heat),
+            on_error=lambda exc: self._failed("Computing the heatmap", exc),
+        )
+
+    def _on_heat_finished(self, generation: int, draft: ReportDraft, heat: np.ndarray) -> None:
+        if generation != self._generation or draft is not self.draft or self.volume is None:
+            return
+        if heat.shape != self.volume.shape:
+            return  # never overlay a heatmap on a volume it was not computed for
+        self.heat = heat
+        self.viewer.set_heat(heat if self.heat_visible else None)
+        self.heat_changed.emit()
+
+    def set_heat_visible(self, visible: bool) -> None:
+        self.heat_visible = visible
+        self.viewer.set_heat(self.heat if visible else None)
+        self.heat_changed.emit()
+
+    # ------------------------------------------------------------------ store
+    def _on_panel_entry_accepted(self, index: int) -> None:
+        entry = self.panel.document.entries[index]
+        if self.volume is not None and entry.ai_index is not None:
+            key, ai_index = key_of(self.volume), entry.ai_index
+            self._store_task(lambda: self.reports.accept_sentence(key, ai_index), None)
+
+    def _on_autosave_timeout(self) -> None:
+        if self.volume is None or self.status is None or self.panel.locked:
+            return
+        key, snapshot = key_of(self.volume), ReportDocument(list(self.panel.document.entries))
+        self._store_task(lambda: self.reports.autosave(key, snapshot), self._show_status)
+
+    def flush_autosave(self) -> None:
+        """Save pending edits now (before switching series or closing)."""
+        if self._autosave.isActive():
+            self._autosave.stop()
+            self._on_autosave_timeout()
+
+    def sign(self) -> None:
+        if self.volume is None or self.status is None:
+            self.message.emit("Nothing to sign yet")
+            return
+        pending = self.panel.document.pending_review
+        if pending:
+            QMessageBox.warning(self._parent, "Sign report",
+                                f"{pending} AI sentence(s) still need review: accept, edit or delete them first.")
+            return
+        name, ok = QInputDialog.getText(self._parent, "Sign report", "Reader name:")
+        if not ok or not name.strip():
+            return
+        self._autosave.stop()
+        key, snapshot = key_of(self.volume), ReportDocument(list(self.panel.document.entries))
+        self._store_task(lambda: self.reports.sign(key, snapshot, name.strip()), self._show_status)
+
+    def amend(self) -> None:
+        if self.volume is None or self.status is None or not self.status.locked:
+            return
+        reason, ok = QInputDialog.getText(self._parent, "Amend signed report", "Reason for the amendment:")
+        if ok and reason.strip():
+            key = key_of(self.volume)
+            self._store_task(lambda: self.reports.amend(key, reason.strip()), self._show_status)
+
+    def _show_status(self, status: ReportStatus, restored: bool = False) -> None:
+        self.status = status
+        if status.locked:
+            text = f"Signed ({status.state}), version {status.version}" + (f" by {status.signed_by}" if status.signed_by else "")
+        else:
+            text = f"{'Restored' if restored else 'Saved'}: version {status.version} ({status.state})"
+        self.panel.status_label.setText(text)
+        if status.locked != self.panel.locked:
+            self.panel.set_locked(status.locked)
+
+    def _store_task(self, call: Callable[[], object], on_done: Callable[[object], object] | None) -> None:
+        """Run a store call on the store thread; apply its result only if the series is unchanged."""
+        generation = self._generation
+
+        def task(cancel):
+            return call()
+            yield  # a generator task
+
+        workers.start_task(
+            task, "report store", pool="store",
+            on_finished=lambda result: on_done(result) if on_done and generation == self._generation else None,
+            on_error=lambda exc: self._store_failed(exc),
+        )
+
+    def _store_failed(self, exc: Exception) -> None:
+        log.warning("report store: %s", exc)
+        self.panel.status_label.setText(f"\u26a0 Not saved: {exc} Your text is kept in the editor.")
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.panel.set_busy(False)
+        QMessageBox.warning(self._parent, "MedMPT Workstation", f"{what} failed: {exc}")
+
+
+def diagnosis_html(diagnosis: dict[str, dict[str, float]]) -> str:
+    """Diagnosis probabilities as a small HTML table, most likely class first per head."""
+    rows = []
+    for head, classes in diagnosis.items():
+        ranked = sorted(classes.items(), key=lambda kv: -kv[1])
+        cells = ", ".join(f"{name} {p:.0%}" for name, p in ranked)
+        rows.append(f"<tr><td><b>{head.replace('_', ' ')}</b></td><td>{cells}</td></tr>")
+    return f"<b>AI diagnosis</b><table cellpadding=2>{''.join(rows)}</table>" if rows else ""
