@@ -59,7 +59,9 @@ def test_slices_run_inferior_to_superior_with_uids(real):
 def test_to_sitk_keeps_voxels_and_geometry(real):
     _, _, volume, image = real
     converted = to_sitk(volume)
-    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(converted), sitk.GetArrayViewFromImage(image))
+    np.testing.assert_array_equal(
+        sitk.GetArrayViewFromImage(converted), sitk.GetArrayViewFromImage(image)
+    )
     np.testing.assert_allclose(converted.GetOrigin(), image.GetOrigin(), atol=1e-4)
     np.testing.assert_allclose(converted.GetSpacing(), image.GetSpacing(), atol=1e-4)
     np.testing.assert_allclose(converted.GetDirection(), image.GetDirection(), atol=1e-4)

@@ -8,11 +8,16 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import DeflatedExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLSLossless,
+    RLELossless,
+)
 
 from app.dicom import LoadError, choose_series, index_sources, load_volume, load_volume_task
 from app.dicom.synthetic import SeriesSpec, slice_dataset, write_series
-from app.tasks import CancelToken, Cancelled, run_sync
+from app.tasks import Cancelled, CancelToken, run_sync
 
 
 def _hu_of(path: Path) -> np.ndarray:
@@ -60,7 +65,9 @@ def test_feet_first_order_is_still_ascending_along_normal(tmp_path):
 def test_gap_is_reported(tmp_path):
     write_series(tmp_path, SeriesSpec(count=20, slice_spacing=2.5), skip=(8, 9, 10))
     series = _only_series(tmp_path)
-    assert any("gap of 10.00 mm" in p and "3 slice(s) missing" in p for p in series.problems), series.problems
+    assert any("gap of 10.00 mm" in p and "3 slice(s) missing" in p for p in series.problems), (
+        series.problems
+    )
     assert series.slice_spacing == pytest.approx(2.5)
 
 
@@ -82,7 +89,9 @@ def test_two_acquisitions_at_the_same_positions_are_split(tmp_path):
     assert sorted(p.part for p in parts) == ["AcquisitionNumber=1", "AcquisitionNumber=2"]
     assert all("split by AcquisitionNumber" in " ".join(p.problems) for p in parts)
     volumes = {p.part: load_volume(p) for p in parts}
-    difference = volumes["AcquisitionNumber=2"].voxels.astype(int) - volumes["AcquisitionNumber=1"].voxels
+    difference = (
+        volumes["AcquisitionNumber=2"].voxels.astype(int) - volumes["AcquisitionNumber=1"].voxels
+    )
     assert np.all(difference == 24)
     assert index.find_series("1.2.3.4.5") is not None
 
@@ -90,7 +99,9 @@ def test_two_acquisitions_at_the_same_positions_are_split(tmp_path):
 def test_duplicates_without_distinguishing_attribute_keep_one_per_position(tmp_path):
     spec = SeriesSpec(count=8)
     write_series(tmp_path / "a", spec)
-    write_series(tmp_path / "b", SeriesSpec(**{**spec.__dict__, "count": 3}))  # same UIDs, new SOP UIDs
+    write_series(
+        tmp_path / "b", SeriesSpec(**{**spec.__dict__, "count": 3})
+    )  # same UIDs, new SOP UIDs
     series = _only_series(tmp_path)
     assert len(series.slices) == 8
     assert sum("duplicate position" in reason for _, reason in series.excluded) == 3
@@ -112,7 +123,9 @@ def test_mixed_sizes_keep_the_majority_and_say_why(tmp_path):
     odd.save_as(tmp_path / "odd.dcm", enforce_file_format=True)
     series = _only_series(tmp_path)
     assert (series.Rows, series.Columns, len(series.slices)) == (64, 64, 10)
-    assert [reason for _, reason in series.excluded] == ["image size 32x32 differs from the series' 64x64"]
+    assert [reason for _, reason in series.excluded] == [
+        "image size 32x32 differs from the series' 64x64"
+    ]
     assert load_volume(series).shape == (10, 64, 64)
 
 
@@ -150,7 +163,9 @@ def test_non_ct_series_is_flagged_and_not_chosen(tmp_path):
 
 def test_choice_prefers_lung_kernel_then_more_slices_and_can_be_overridden(tmp_path):
     study = SeriesSpec().StudyInstanceUID
-    soft = SeriesSpec(count=30, ConvolutionKernel="STANDARD", SeriesNumber=3, StudyInstanceUID=study)
+    soft = SeriesSpec(
+        count=30, ConvolutionKernel="STANDARD", SeriesNumber=3, StudyInstanceUID=study
+    )
     lung = SeriesSpec(count=20, ConvolutionKernel="LUNG", SeriesNumber=4, StudyInstanceUID=study)
     few = SeriesSpec(count=8, ConvolutionKernel="LUNG", SeriesNumber=5, StudyInstanceUID=study)
     for spec in (soft, lung, few):
@@ -159,9 +174,9 @@ def test_choice_prefers_lung_kernel_then_more_slices_and_can_be_overridden(tmp_p
     choice = choose_series(index)
     assert choice.series.SeriesInstanceUID == lung.SeriesInstanceUID
     assert "lung kernel" in choice.reason
-    forced = choose_series(index, override_uid=few.SeriesInstanceUID)
-    assert forced.series.SeriesInstanceUID == few.SeriesInstanceUID
-    assert "chosen by the user" in forced.reason and "only 8 slice(s)" in forced.reason
+    forced, reason = choose_series(index, override_uid=few.SeriesInstanceUID)
+    assert forced.SeriesInstanceUID == few.SeriesInstanceUID
+    assert "chosen by the user" in reason and "only 8 slice(s)" in reason
 
 
 def test_fractional_rescale_gives_float32_hu(tmp_path):
@@ -175,19 +190,25 @@ def test_values_beyond_int16_switch_to_float32(tmp_path):
     spec = SeriesSpec(count=3, RescaleIntercept=1000.0)
     for index in range(spec.count):
         pixels = np.full((64, 64), 40000, dtype=np.uint16)
-        slice_dataset(spec, index, pixels).save_as(tmp_path / f"{index}.dcm", enforce_file_format=True)
+        slice_dataset(spec, index, pixels).save_as(
+            tmp_path / f"{index}.dcm", enforce_file_format=True
+        )
     volume = load_volume(_only_series(tmp_path))
     assert volume.voxels.dtype == np.float32
     assert float(volume.voxels.max()) == 41000.0
 
 
-@pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless, DeflatedExplicitVRLittleEndian])
+@pytest.mark.parametrize(
+    "syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless, DeflatedExplicitVRLittleEndian]
+)
 def test_compressed_copy_loads_identically(tmp_path, syntax):
     spec = SeriesSpec(count=5)
     write_series(tmp_path / "plain", spec)
     (tmp_path / "packed").mkdir()
     for index in range(spec.count):
-        ds = slice_dataset(SeriesSpec(**{**spec.__dict__, "SeriesInstanceUID": "1.2.826.0.1.99"}), index)
+        ds = slice_dataset(
+            SeriesSpec(**{**spec.__dict__, "SeriesInstanceUID": "1.2.826.0.1.99"}), index
+        )
         if syntax == DeflatedExplicitVRLittleEndian:
             ds.file_meta.TransferSyntaxUID = syntax
         else:
@@ -204,13 +225,23 @@ def test_compressed_copy_loads_identically(tmp_path, syntax):
 
 def test_undecodable_slice_is_dropped_and_reported(tmp_path):
     paths = write_series(tmp_path, SeriesSpec(count=6))
+    series = _only_series(tmp_path)
     data = paths[3].read_bytes()
     paths[3].write_bytes(data[: len(data) - 3000])  # pixel data cut short after indexing
-    series = _only_series(tmp_path)
     volume = load_volume(series)
     assert volume.shape[0] == 5
     assert any(str(paths[3]) in p and "could not be decoded" in p for p in volume.problems)
     assert any("gap" in p for p in volume.problems)
+
+
+def test_truncated_file_is_a_file_problem_at_index_time(tmp_path):
+    paths = write_series(tmp_path, SeriesSpec(count=6))
+    paths[0].write_bytes(paths[0].read_bytes()[:-100])
+    index = index_sources(tmp_path)
+    assert len(index.series[0].slices) == 5
+    assert [(p.file, p.cause) for p in index.problems] == [
+        (str(paths[0]), "pixel data is shorter than 64x64x1 images need (truncated file?)")
+    ]
 
 
 def test_series_without_usable_images_raises_load_error(tmp_path):
@@ -236,7 +267,9 @@ def test_cancel_stops_loading_and_leaves_no_threads(tmp_path):
 
 
 def test_identifiers_are_never_logged(tmp_path, caplog):
-    write_series(tmp_path, SeriesSpec(count=3, PatientName="SECRET^PERSON", PatientID="ID-777-SECRET"))
+    write_series(
+        tmp_path, SeriesSpec(count=3, PatientName="SECRET^PERSON", PatientID="ID-777-SECRET")
+    )
     with caplog.at_level(logging.DEBUG, logger="app"):
         load_volume(_only_series(tmp_path))
     assert caplog.records, "the loader should log a summary"
@@ -245,3 +278,70 @@ def test_identifiers_are_never_logged(tmp_path, caplog):
     from app.phi import redact
 
     assert "SECRET" not in redact("patient SECRET^PERSON id ID-777-SECRET")
+
+
+def test_degenerate_orientation_and_spacing_are_excluded(tmp_path):
+    spec = SeriesSpec(count=6)
+    write_series(tmp_path, spec)
+    flat = slice_dataset(spec, 8)
+    flat.ImageOrientationPatient = [1, 0, 0, 1, 0, 0]
+    flat.save_as(tmp_path / "flat.dcm", enforce_file_format=True)
+    zero = slice_dataset(spec, 9)
+    zero.PixelSpacing = [0, 0]
+    zero.save_as(tmp_path / "zero.dcm", enforce_file_format=True)
+    series = _only_series(tmp_path)
+    assert sorted(r for _, r in series.excluded) == [
+        "invalid ImageOrientationPatient (rows are not orthogonal unit vectors)",
+        "invalid PixelSpacing (not positive)",
+    ]
+    assert load_volume(series).shape[0] == 6
+
+
+def test_coronal_geometry_round_trips_through_simpleitk(tmp_path):
+    import SimpleITK as sitk
+
+    from app.dicom import to_sitk
+
+    write_series(tmp_path, SeriesSpec(count=7, slice_spacing=1.5, orientation=(1, 0, 0, 0, 0, -1)))
+    series = _only_series(tmp_path)
+    assert series.orientation == "coronal"
+    volume = load_volume(series)
+    image = to_sitk(volume)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(tmp_path)))
+    reference = reader.Execute()
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(reference), volume.voxels)
+    for zyx in [(0, 0, 0), (6, 63, 0), (3, 10, 20)]:
+        expected = reference.TransformIndexToPhysicalPoint(tuple(int(v) for v in zyx[::-1]))
+        np.testing.assert_allclose(
+            image.TransformIndexToPhysicalPoint(tuple(int(v) for v in zyx[::-1])),
+            expected,
+            atol=1e-4,
+        )
+        np.testing.assert_allclose(volume.index_to_lps(zyx), expected, atol=1e-4)
+    np.testing.assert_allclose(volume.index_to_lps((4, 0, 0)), volume.slice_positions[4], atol=1e-6)
+    assert volume.slice_index_of(volume.slice_positions[5]) == 5
+
+
+def test_large_deflated_file_is_read_whole(tmp_path):
+    rng = np.random.default_rng(0)
+    spec = SeriesSpec(count=2, rows=256, columns=256)
+    for index in range(spec.count):
+        noise = rng.integers(
+            0, 4000, (256, 256), dtype=np.uint16
+        )  # incompressible: > 64 KB deflated
+        ds = slice_dataset(spec, index, noise)
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(tmp_path / f"{index}.dcm", enforce_file_format=True)
+    assert (tmp_path / "0.dcm").stat().st_size > 100_000
+    volume = load_volume(_only_series(tmp_path))
+    np.testing.assert_array_equal(volume.voxels[0], _hu_of(tmp_path / "0.dcm"))
+
+
+def test_load_reports_progress_per_file(tmp_path):
+    write_series(tmp_path, SeriesSpec(count=9))
+    seen = []
+    volume = run_sync(load_volume_task(_only_series(tmp_path)), seen.append)
+    assert volume.shape[0] == 9
+    assert [round(p.fraction * 9) for p in seen] == list(range(1, 10))
+    assert seen[-1].message == "loading images: 9 of 9 files"

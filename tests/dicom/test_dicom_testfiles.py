@@ -58,8 +58,14 @@ def test_jpeg_baseline_colour_decodes_but_is_not_a_ct_volume():
         load_volume(series)
 
 
-@pytest.mark.parametrize(("plain", "packed"), [("693_UNCR.dcm", "693_J2KR.dcm"), ("MR_small.dcm", "MR_small_RLE.dcm"),
-                                               ("MR_small.dcm", "MR_small_expb.dcm")])
+@pytest.mark.parametrize(
+    ("plain", "packed"),
+    [
+        ("693_UNCR.dcm", "693_J2KR.dcm"),
+        ("MR_small.dcm", "MR_small_RLE.dcm"),
+        ("MR_small.dcm", "MR_small_expb.dcm"),
+    ],
+)
 def test_lossless_copies_load_to_identical_volumes(plain, packed):
     a = load_volume(index_sources([_path(plain)]).series[0])
     b = load_volume(index_sources([_path(packed)]).series[0])
@@ -73,20 +79,39 @@ def test_enhanced_multiframe_ct_loads_like_a_classic_series():
     assert series.instance_count == 1 and len(series.slices) == 2
     volume = load_volume(series)
     ds = pydicom.dcmread(path)
-    frames = ds.PerFrameFunctionalGroupsSequence
-    positions = [[float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient] for f in frames]
-    order = np.argsort([p[2] for p in positions])
+    frames, shared = ds.PerFrameFunctionalGroupsSequence, ds.SharedFunctionalGroupsSequence[0]
+    positions = [
+        [float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient] for f in frames
+    ]
+    iop = [float(v) for v in shared.PlaneOrientationSequence[0].ImageOrientationPatient]
+    normal = np.cross(iop[:3], iop[3:])  # this file's rows run right-to-left: normal is -z
+    order = np.argsort(np.array(positions) @ normal)
     np.testing.assert_allclose(volume.slice_positions, np.array(positions)[order])
-    transform = frames[0].PixelValueTransformationSequence[0]
-    expected = ds.pixel_array[order] * float(transform.RescaleSlope) + float(transform.RescaleIntercept)
+    transform = shared.PixelValueTransformationSequence[0]
+    expected = ds.pixel_array[order] * float(transform.RescaleSlope) + float(
+        transform.RescaleIntercept
+    )
     np.testing.assert_array_equal(volume.voxels, expected)
     assert volume.spacing[0] == pytest.approx(abs(positions[1][2] - positions[0][2]))
 
 
-ODD = ["MR_truncated.dcm", "rtplan.dcm", "no_meta.dcm", "badVR.dcm", "bad_sequence.dcm",
-       "explicit_VR-UN.dcm", "emri_small_jpeg_2k_lossless_too_short.dcm", "rtplan_truncated.dcm",
-       "JPEG2000-embedded-sequence-delimiter.dcm", "GDCMJ2K_TextGBR.dcm", "liver_1frame.dcm",
-       "reportsi.dcm", "UN_sequence.dcm", "nested_priv_SQ.dcm", "J2K_pixelrep_mismatch.dcm"]
+ODD = [
+    "MR_truncated.dcm",
+    "rtplan.dcm",
+    "no_meta.dcm",
+    "badVR.dcm",
+    "bad_sequence.dcm",
+    "explicit_VR-UN.dcm",
+    "emri_small_jpeg_2k_lossless_too_short.dcm",
+    "rtplan_truncated.dcm",
+    "JPEG2000-embedded-sequence-delimiter.dcm",
+    "GDCMJ2K_TextGBR.dcm",
+    "liver_1frame.dcm",
+    "reportsi.dcm",
+    "UN_sequence.dcm",
+    "nested_priv_SQ.dcm",
+    "J2K_pixelrep_mismatch.dcm",
+]
 
 
 def test_odd_files_never_crash_and_every_unused_file_has_a_reason():
@@ -102,7 +127,9 @@ def test_odd_files_never_crash_and_every_unused_file_has_a_reason():
             assert str(exc), "a load error must say why"
             explained |= {str(s.ref) for s in series.slices}
             continue
-        dropped = {str(s.ref) for s in series.slices if any(str(s.ref) in p for p in volume.problems)}
+        dropped = {
+            str(s.ref) for s in series.slices if any(str(s.ref) in p for p in volume.problems)
+        }
         explained |= dropped
         loaded |= {str(s.ref) for s in series.slices} - dropped
     assert {str(p) for p in paths} <= explained | loaded

@@ -1,0 +1,113 @@
+"""Slice geometry from headers: normals, sorting along the normal, spacing, gaps, tilt, orientation.
+
+Pure numpy on SliceInfo records; must not import pydicom or Qt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.dicom.model import SliceInfo
+
+NAMED_ORIENTATION_COS = np.cos(np.radians(15.0))
+"""A plane is called axial/coronal/sagittal when its normal is within 15 degrees of that axis."""
+DUPLICATE_MM = 0.01
+SPACING_TOLERANCE = 0.01
+"""Relative difference between slice gaps that counts as non-uniform spacing."""
+TILT_DEGREES = 0.05
+
+
+def slice_normal(iop: tuple[float, ...]) -> np.ndarray:
+    """Unit normal (LPS) of a plane: the cross product of the ImageOrientationPatient rows."""
+    row, col = np.asarray(iop[:3], dtype=float), np.asarray(iop[3:], dtype=float)
+    normal = np.cross(row, col)
+    length = np.linalg.norm(normal)
+    return normal / length if length > 1e-6 else normal
+
+
+def orientation_label(iop: tuple[float, ...] | None) -> str:
+    if iop is None:
+        return "unknown"
+    normal = np.abs(slice_normal(iop))
+    if not normal.any():
+        return "unknown"
+    axis = int(np.argmax(normal))
+    if normal[axis] < NAMED_ORIENTATION_COS:
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[axis]
+
+
+def projections(slices: list[SliceInfo], normal: np.ndarray) -> np.ndarray:
+    positions = np.array([s.ImagePositionPatient for s in slices], dtype=float).reshape(-1, 3)
+    return positions @ normal
+
+
+def sort_along_normal(slices: list[SliceInfo]) -> list[SliceInfo]:
+    """Ascending along the normal of the first slice (inferior -> superior for axial)."""
+    if not slices:
+        return []
+    normal = slice_normal(slices[0].ImageOrientationPatient)  # type: ignore[arg-type]
+    order = np.argsort(projections(slices, normal), kind="stable")
+    return [slices[i] for i in order]
+
+
+def duplicate_positions(slices: list[SliceInfo]) -> bool:
+    if len(slices) < 2:
+        return False
+    normal = slice_normal(slices[0].ImageOrientationPatient)  # type: ignore[arg-type]
+    proj = np.sort(projections(slices, normal))
+    return bool(np.any(np.diff(proj) < DUPLICATE_MM))
+
+
+@dataclass
+class Spacing:
+    """What the positions of sorted slices say about the stack."""
+
+    spacing: float | None
+    problems: list[str] = field(default_factory=list)
+    tilt_degrees: float = 0.0
+
+
+def _tilt(positions: np.ndarray, normal: np.ndarray) -> float:
+    stack = positions[-1] - positions[0]
+    length = np.linalg.norm(stack)
+    if length < 1e-6:
+        return 0.0
+    cos = abs(float(stack @ normal)) / length
+    return float(np.degrees(np.arccos(min(cos, 1.0))))
+
+
+def analyse_spacing(slices: list[SliceInfo], thickness: float | None) -> Spacing:
+    """Slice spacing (mm along the normal) of sorted slices, with gaps, irregularity and tilt."""
+    if len(slices) < 2:
+        return Spacing(
+            thickness if thickness else None,
+            ["a single image: slice spacing taken from SliceThickness"],
+        )
+    normal = slice_normal(slices[0].ImageOrientationPatient)  # type: ignore[arg-type]
+    positions = np.array([s.ImagePositionPatient for s in slices], dtype=float)
+    gaps = np.diff(positions @ normal)
+    median = float(np.median(gaps))
+    result = Spacing(median)
+    if np.all(np.abs(gaps - median) <= SPACING_TOLERANCE * median):
+        result.spacing = float((positions[-1] - positions[0]) @ normal / (len(slices) - 1))
+    else:
+        for k in np.flatnonzero(gaps > 1.5 * median)[:5]:
+            missing = round(gaps[k] / median) - 1
+            result.problems.append(
+                f"gap of {gaps[k]:.2f} mm between slices {k} and {k + 1} "
+                f"(usual spacing {median:.2f} mm; about {missing} slice(s) missing)"
+            )
+        result.problems.append(
+            f"non-uniform slice spacing ({gaps.min():.2f} to {gaps.max():.2f} mm); "
+            f"the volume uses the median {median:.2f} mm"
+        )
+    result.tilt_degrees = _tilt(positions, normal)
+    if result.tilt_degrees > TILT_DEGREES:
+        result.problems.append(
+            f"gantry tilt of {result.tilt_degrees:.2f} degrees: slices are sheared along the "
+            "stack; the volume is not resampled, positions in 3D are approximate"
+        )
+    return result

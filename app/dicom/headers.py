@@ -1,0 +1,349 @@
+"""Reads one file's DICOM header (never its pixels) into SliceInfo records, safely and quickly.
+
+Bytes are read into memory first (a prefix, the whole file only when the header is longer), so a
+corrupted length field can never make pydicom allocate more than the file holds or loop.
+Registers identifying values with app.phi and never logs them. Must not import Qt.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pydicom
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
+from pydicom.valuerep import VR
+from pydicom.values import convert_value
+
+from app.dicom.model import FileRef, SliceInfo
+from app.phi import IDENTIFYING_KEYWORDS, register_identifiers
+
+HEADER_PREFIX = 64 * 1024
+MAX_FRAMES = 10_000
+MAX_PIXELS_PER_FRAME = 8192 * 8192
+DEFER_SIZE = "256 KB"
+_PIXEL_TAG_LE = b"\xe0\x7f\x10\x00"
+_PIXEL_TAG_BE = b"\x7f\xe0\x00\x10"
+_MULTI_FRAME_GROUPS = ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence")
+
+_GEOMETRY_GROUPS = (
+    "PlaneOrientationSequence",
+    "PixelMeasuresSequence",
+    "PixelValueTransformationSequence",
+)
+_SERIES_TEXT = (
+    "SeriesDescription",
+    "SeriesNumber",
+    "ConvolutionKernel",
+    "StudyDate",
+    "StudyDescription",
+    "PatientID",
+    "PatientName",
+)
+_IMAGE_KEYWORDS = (
+    "SOPInstanceUID",
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "Modality",
+    "SOPClassUID",
+    "FrameOfReferenceUID",
+    "InstanceNumber",
+    "AcquisitionNumber",
+    "TemporalPositionIndex",
+    "ImageType",
+    "GantryDetectorTilt",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "SamplesPerPixel",
+    "PlanarConfiguration",
+    "PhotometricInterpretation",
+    "NumberOfFrames",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "PixelData",
+)
+NEEDED_TAGS = list(
+    dict.fromkeys(_IMAGE_KEYWORDS + _SERIES_TEXT + IDENTIFYING_KEYWORDS + _MULTI_FRAME_GROUPS)
+)
+"""Only these elements are kept when parsing a header (pydicom specific_tags)."""
+
+# We report invalid values ourselves; pydicom's per-value warnings would only add noise.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+
+class HeaderError(Exception):
+    """The file cannot be used; the message says why in words a user understands."""
+
+
+def _looks_like_raw_dataset(data: bytes) -> bool:
+    """A file without the DICM preamble may still be a bare data set starting at group 0002/0008."""
+    if len(data) < 8:
+        return False
+    little, big = int.from_bytes(data[:2], "little"), int.from_bytes(data[:2], "big")
+    return little in (0x0002, 0x0008) or big in (0x0002, 0x0008)
+
+
+def _parse(data: bytes) -> tuple[Dataset, int]:
+    buffer = io.BytesIO(data)
+    options = {"stop_before_pixels": True, "defer_size": DEFER_SIZE, "specific_tags": NEEDED_TAGS}
+    try:
+        ds = pydicom.dcmread(buffer, **options)
+    except InvalidDicomError:
+        if not _looks_like_raw_dataset(data):
+            raise HeaderError("not a DICOM file") from None
+        buffer = io.BytesIO(data)
+        ds = pydicom.dcmread(buffer, force=True, **options)
+        if "SOPInstanceUID" not in ds:
+            raise HeaderError("not a DICOM file") from None
+    return ds, buffer.tell()
+
+
+def _as_dict(ds: Dataset | None) -> dict[str, Any]:
+    """Keyword -> value for the elements present; a value that cannot be converted is left out.
+
+    Converts raw elements with pydicom's convert_value directly (no DataElement objects),
+    which is most of the cost of indexing a header.
+    """
+    values: dict[str, Any] = {}
+    if ds is None:
+        return values
+    encodings = ds.original_character_set
+    for element in ds.elements():
+        try:
+            keyword = keyword_for_tag(element.tag)
+            if isinstance(element, RawDataElement):
+                vr = element.VR or dictionary_VR(element.tag)
+                if vr in (VR.SQ, VR.OB, VR.OW, VR.UN) or " or " in vr:
+                    element = ds[element.tag]  # let pydicom resolve sequences and ambiguous VRs
+                    values[keyword] = element.value
+                else:
+                    values[keyword] = convert_value(vr, element, encodings)
+            else:
+                values[keyword] = element.value
+        except Exception:  # noqa: BLE001 - a corrupted value is treated as missing
+            continue
+    return values
+
+
+def _read_dataset(ref: FileRef) -> tuple[Dataset, int | None, int]:
+    """The header, the PixelData element's offset (None if absent/unknown) and the file size."""
+    size = ref.size()
+    data = ref.read(HEADER_PREFIX)
+    try:
+        ds, stop = _parse(data)
+    except HeaderError:
+        raise
+    except Exception:  # noqa: BLE001 - e.g. a deflated stream cut at the prefix: read it all
+        if size <= len(data):
+            raise
+        stop = len(data)
+    if stop >= len(data) - 8 and size > len(data):
+        data = ref.read()  # the header is longer than the prefix (e.g. Enhanced CT, deflated)
+        ds, stop = _parse(data)
+    tsyntax = ds.file_meta.get("TransferSyntaxUID", "") if hasattr(ds, "file_meta") else ""
+    tag = _PIXEL_TAG_BE if tsyntax == ExplicitVRBigEndian else _PIXEL_TAG_LE
+    has_pixels = data[stop : stop + 4] == tag
+    if not has_pixels:
+        return ds, None, size
+    # Deflated data sets are compressed as a whole, so the offset in the file means nothing.
+    return ds, (None if tsyntax == DeflatedExplicitVRLittleEndian else stop), size
+
+
+def _value(values: dict[str, Any], keyword: str, default: Any = None) -> Any:
+    value = values.get(keyword)
+    if value is None or (isinstance(value, str | bytes) and not value):
+        return default
+    return value
+
+
+def _floats(ds: dict[str, Any] | None, keyword: str, count: int) -> tuple[float, ...] | None:
+    if ds is None:
+        return None
+    value = _value(ds, keyword)
+    try:
+        values = value if isinstance(value, list | tuple | MultiValue) else [value]
+        numbers = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        return None
+    if len(numbers) != count or not all(abs(n) < 1e7 for n in numbers):
+        return None
+    return numbers
+
+
+def _int(ds: dict[str, Any] | None, keyword: str) -> int | None:
+    value = _value(ds, keyword) if ds is not None else None
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(ds: dict[str, Any], keyword: str) -> str:
+    value = _value(ds, keyword, "")
+    if isinstance(value, list | tuple | MultiValue):
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+def _identifiers(ds: dict[str, Any]) -> set[str]:
+    return {text for kw in IDENTIFYING_KEYWORDS if (text := _text(ds, kw))}
+
+
+def _common(
+    ds: dict[str, Any], ref: FileRef, size: int, offset: int | None, tsyntax: str
+) -> dict[str, Any]:
+    image_type = _value(ds, "ImageType", ())
+    return {
+        "ref": ref,
+        "SOPInstanceUID": _text(ds, "SOPInstanceUID"),
+        "SeriesInstanceUID": _text(ds, "SeriesInstanceUID"),
+        "StudyInstanceUID": _text(ds, "StudyInstanceUID"),
+        "Modality": _text(ds, "Modality"),
+        "SOPClassUID": _text(ds, "SOPClassUID"),
+        "TransferSyntaxUID": tsyntax,
+        "FrameOfReferenceUID": _text(ds, "FrameOfReferenceUID"),
+        "InstanceNumber": _int(ds, "InstanceNumber"),
+        "AcquisitionNumber": _int(ds, "AcquisitionNumber"),
+        "TemporalPositionIndex": _int(ds, "TemporalPositionIndex"),
+        "ImageType": tuple(str(v) for v in image_type)
+        if not isinstance(image_type, str)
+        else (image_type,),
+        "GantryDetectorTilt": (_floats(ds, "GantryDetectorTilt", 1) or (None,))[0],
+        "Rows": _int(ds, "Rows") or 0,
+        "Columns": _int(ds, "Columns") or 0,
+        "BitsAllocated": _int(ds, "BitsAllocated") or 0,
+        "BitsStored": _int(ds, "BitsStored") or _int(ds, "BitsAllocated") or 0,
+        "PixelRepresentation": _int(ds, "PixelRepresentation") or 0,
+        "SamplesPerPixel": _int(ds, "SamplesPerPixel") or 1,
+        "PlanarConfiguration": _int(ds, "PlanarConfiguration") or 0,
+        "PhotometricInterpretation": _text(ds, "PhotometricInterpretation"),
+        "pixel_offset": offset,
+        "file_size": size,
+    }
+
+
+def _geometry(*sources: dict[str, Any] | None) -> dict[str, Any]:
+    """Geometry and rescale from the first source that has each attribute."""
+
+    def first(keyword: str, count: int) -> tuple[float, ...] | None:
+        return next((v for s in sources if (v := _floats(s, keyword, count)) is not None), None)
+
+    slope, intercept = first("RescaleSlope", 1), first("RescaleIntercept", 1)
+    thickness = first("SliceThickness", 1)
+    return {
+        "ImagePositionPatient": first("ImagePositionPatient", 3),
+        "ImageOrientationPatient": first("ImageOrientationPatient", 6),
+        "PixelSpacing": first("PixelSpacing", 2),
+        "SliceThickness": thickness[0] if thickness else None,
+        "RescaleSlope": slope[0] if slope and slope[0] != 0 else 1.0,
+        "RescaleIntercept": intercept[0] if intercept else 0.0,
+    }
+
+
+def _group(item: dict[str, Any] | None, sequence: str) -> dict[str, Any] | None:
+    """The first item of a functional-group sequence, as a keyword -> value dict."""
+    seq = _value(item, sequence) if item is not None else None
+    try:
+        return _as_dict(seq[0]) if seq else None
+    except Exception:  # noqa: BLE001 - a corrupted sequence counts as missing
+        return None
+
+
+def _frames(ds: dict[str, Any], common: dict[str, Any], count: int) -> list[SliceInfo]:
+    """One SliceInfo per frame of an Enhanced (per-frame functional groups) image."""
+    shared = _group(ds, "SharedFunctionalGroupsSequence")
+    per_frame = _value(ds, "PerFrameFunctionalGroupsSequence") or []
+    shared_groups = [_group(shared, name) for name in _GEOMETRY_GROUPS]
+    frame_kinds = ("CTImageFrameTypeSequence", "MRImageFrameTypeSequence")
+    shared_type = next((g for name in frame_kinds if (g := _group(shared, name))), None)
+    slices = []
+    for index in range(count):
+        item = _as_dict(per_frame[index]) if index < len(per_frame) else None
+        groups = [_group(item, name) for name in ("PlanePositionSequence", *_GEOMETRY_GROUPS)]
+        info = dict(common, **_geometry(*groups, *shared_groups, ds))
+        frame_type = next((g for name in frame_kinds if (g := _group(item, name))), shared_type)
+        if frame_type and _value(frame_type, "FrameType"):
+            info["ImageType"] = tuple(str(v) for v in frame_type["FrameType"])
+        content = _group(item, "FrameContentSequence")
+        info["TemporalPositionIndex"] = (
+            _int(content, "TemporalPositionIndex") or info["TemporalPositionIndex"]
+        )
+        slices.append(SliceInfo(frame=index, number_of_frames=count, **info))
+    return slices
+
+
+def _check_size(common: dict[str, Any], count: int, tsyntax: str) -> None:
+    """Refuse sizes no real image has, and native pixel data shorter than the image needs."""
+    if not 0 < count <= MAX_FRAMES:
+        raise HeaderError(f"implausible NumberOfFrames {count}")
+    if common["Rows"] * common["Columns"] > MAX_PIXELS_PER_FRAME:
+        raise HeaderError(f"implausible image size {common['Rows']}x{common['Columns']}")
+    offset = common["pixel_offset"]
+    try:
+        native = not UID(tsyntax).is_encapsulated if tsyntax else True
+    except ValueError:
+        native = True
+    if offset is None or not native or tsyntax == DeflatedExplicitVRLittleEndian:
+        return
+    pixels = common["Rows"] * common["Columns"] * common["SamplesPerPixel"] * count
+    needed = (pixels * common["BitsAllocated"] + 7) // 8
+    if common["file_size"] - offset < needed:
+        raise HeaderError(
+            f"pixel data is shorter than {common['Rows']}x{common['Columns']}x{count} images need "
+            "(truncated file?)"
+        )
+
+
+def read_header(
+    ref: FileRef, identifiers: set[str] | None = None
+) -> tuple[list[SliceInfo], dict[str, str]]:
+    """The images in one file and its series-level text attributes; HeaderError if unusable.
+
+    Identifying values go into `identifiers` when given (the caller registers them with
+    app.phi in one batch before it logs anything), else they are registered at once.
+    """
+    try:
+        dataset, offset, size = _read_dataset(ref)
+        tsyntax = (
+            str(dataset.file_meta.get("TransferSyntaxUID", ""))
+            if hasattr(dataset, "file_meta")
+            else ""
+        )
+        has_pixels = "PixelData" in dataset
+        ds = _as_dict(dataset)
+    except HeaderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on corrupted input
+        raise HeaderError(f"unreadable DICOM ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if identifiers is None:
+        register_identifiers(list(_identifiers(ds)))
+    else:
+        identifiers |= _identifiers(ds)
+    common = _common(ds, ref, size, offset, tsyntax)
+    for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
+        if not common[keyword]:
+            raise HeaderError(f"missing {keyword}")
+    deflated = tsyntax == DeflatedExplicitVRLittleEndian
+    if offset is None and not has_pixels and not (deflated and common["Rows"]):
+        raise HeaderError(f"no image (SOP class {common['SOPClassUID'] or 'unknown'})")
+    for keyword in ("Rows", "Columns", "BitsAllocated"):
+        if not common[keyword]:
+            raise HeaderError(f"missing {keyword}")
+    series_meta = {kw: _text(ds, kw) for kw in _SERIES_TEXT}
+    count = _int(ds, "NumberOfFrames") or 1
+    _check_size(common, count, tsyntax)
+    if count > 1 or any(kw in ds for kw in _MULTI_FRAME_GROUPS):
+        return _frames(ds, common, count), series_meta
+    return [SliceInfo(**common, **_geometry(ds))], series_meta

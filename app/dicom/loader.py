@@ -1,0 +1,218 @@
+"""Loads an indexed series into a Volume: pixels per file into one preallocated HU array.
+
+Pixel data is decoded by pydicom's decoders (native, deflated, JPEG, JPEG-LS, JPEG 2000, RLE via
+the installed plugins) on a small thread pool; a file that cannot be decoded is dropped and
+reported in Volume.problems. Must not import Qt.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import pydicom
+from pydicom.filereader import read_dataset
+from pydicom.pixels import get_decoder
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+
+from app.dicom.geometry import analyse_spacing, slice_normal
+from app.dicom.model import FileRef, SeriesInfo, SliceInfo
+from app.tasks import CancelToken, Progress, Task, run_sync
+from app.volume import Volume
+
+log = logging.getLogger("app.dicom.loader")
+LOAD_THREADS = 2
+_INT16 = np.iinfo(np.int16)
+
+
+class LoadError(Exception):
+    """The series cannot be made into a volume; the message says why."""
+
+
+def _is_integer(value: float) -> bool:
+    return float(value).is_integer()
+
+
+def _decoder_options(item: SliceInfo) -> dict[str, object]:
+    return {
+        "rows": item.Rows,
+        "columns": item.Columns,
+        "samples_per_pixel": item.SamplesPerPixel,
+        "bits_allocated": item.BitsAllocated,
+        "bits_stored": item.BitsStored,
+        "pixel_representation": item.PixelRepresentation,
+        "number_of_frames": item.number_of_frames,
+        "photometric_interpretation": item.PhotometricInterpretation or "MONOCHROME2",
+        "pixel_keyword": "PixelData",
+        "planar_configuration": item.PlanarConfiguration,
+        "allow_excess_frames": False,
+    }
+
+
+def read_pixels(item: SliceInfo) -> np.ndarray:
+    """All frames of the file holding `item` as stored values, shape (frames, rows, columns)."""
+    data = item.ref.read()
+    syntax = UID(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian)
+    pixel_bytes = None
+    if item.pixel_offset is not None and syntax != DeflatedExplicitVRLittleEndian:
+        buffer = io.BytesIO(data)
+        buffer.seek(item.pixel_offset)
+        element = read_dataset(buffer, syntax.is_implicit_VR, syntax.is_little_endian)
+        pixel_bytes = element.get("PixelData")
+    if pixel_bytes is not None:
+        array = get_decoder(syntax).as_array(pixel_bytes, **_decoder_options(item))[0]
+    else:  # offset unknown (deflated, or the file changed since indexing): read it all
+        ds = pydicom.dcmread(io.BytesIO(data))
+        array = get_decoder(ds.file_meta.TransferSyntaxUID).as_array(ds)[0]
+    expected: tuple[int, ...] = (item.number_of_frames, item.Rows, item.Columns)
+    if item.SamplesPerPixel > 1:
+        expected += (item.SamplesPerPixel,)
+    array = array.reshape(expected) if array.size == int(np.prod(expected)) else array
+    if array.shape != expected:
+        raise ValueError(f"pixel data has shape {array.shape}, expected {expected}")
+    return array
+
+
+def _store(raw: np.ndarray, item: SliceInfo, target: np.ndarray) -> bool:
+    """Write HU into target; False when an int16 target cannot hold this slice exactly."""
+    slope, intercept = item.RescaleSlope, item.RescaleIntercept
+    if target.dtype == np.int16:
+        ends = np.array([raw.min(), raw.max()], dtype=np.float64) * slope + intercept
+        if ends.min() < _INT16.min or ends.max() > _INT16.max:
+            return False
+        target[...] = raw  # int16 arithmetic wraps modulo 2**16, so the final values are exact
+        if slope != 1:
+            target *= int(slope)
+        if intercept:
+            target += int(intercept)
+        return True
+    target[...] = raw
+    if slope != 1:
+        target *= np.float32(slope)
+    if intercept:
+        target += np.float32(intercept)
+    return True
+
+
+def _decode_file(entries: list[tuple[int, SliceInfo]], out: np.ndarray) -> list[int]:
+    """Decode one file into its slices of `out`; returns z indices that overflowed int16."""
+    frames = read_pixels(entries[0][1])
+    overflow = []
+    for z, item in entries:
+        if not _store(frames[item.frame or 0], item, out[z]):
+            overflow.append(z)
+    return overflow
+
+
+def _plan(series: SeriesInfo) -> dict[FileRef, list[tuple[int, SliceInfo]]]:
+    by_file: dict[FileRef, list[tuple[int, SliceInfo]]] = defaultdict(list)
+    for z, item in enumerate(series.slices):
+        by_file[item.ref].append((z, item))
+    return by_file
+
+
+def _run_pool(
+    plan: dict[FileRef, list[tuple[int, SliceInfo]]],
+    out: np.ndarray,
+    cancel: CancelToken | None,
+    failures: dict[FileRef, str],
+) -> Task[list[int]]:
+    overflow: list[int] = []
+    pool = ThreadPoolExecutor(LOAD_THREADS, thread_name_prefix="dicom-load")
+    try:
+        futures: list[tuple[FileRef, Future[list[int]]]] = [
+            (ref, pool.submit(_decode_file, entries, out)) for ref, entries in plan.items()
+        ]
+        for number, (ref, future) in enumerate(futures):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            try:
+                overflow.extend(future.result())
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - any decoder failure (even a Rust panic) drops the file
+                failures[ref] = f"{type(exc).__name__}: {str(exc)[:160]}"
+            yield Progress(
+                (number + 1) / len(futures), f"loading images: {number + 1} of {len(futures)} files"
+            )
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return overflow
+
+
+def load_volume_task(series: SeriesInfo, cancel: CancelToken | None = None) -> Task[Volume]:
+    """Generator task: yields Progress per file and returns the Volume; raises LoadError/Cancelled."""
+    if not series.loadable or not series.slices:
+        raise LoadError("; ".join(series.problems) or "series has no usable images")
+    slices = series.slices
+    exact = all(_is_integer(s.RescaleSlope) and _is_integer(s.RescaleIntercept) for s in slices)
+    out = np.empty(
+        (len(slices), slices[0].Rows, slices[0].Columns), np.int16 if exact else np.float32
+    )
+    plan = _plan(series)
+    failures: dict[FileRef, str] = {}
+    overflow = yield from _run_pool(plan, out, cancel, failures)
+    if overflow:  # rare: values beyond int16; redo those slices in float32
+        out = out.astype(np.float32)
+        for z in overflow:
+            _store(read_pixels(slices[z])[slices[z].frame or 0], slices[z], out[z])
+    return _assemble(series, out, failures)
+
+
+def _assemble(series: SeriesInfo, out: np.ndarray, failures: dict[FileRef, str]) -> Volume:
+    problems = list(series.problems)
+    slices = series.slices
+    if failures:
+        keep = np.array([s.ref not in failures for s in slices])
+        if not keep.any():
+            raise LoadError(
+                "no image of the series could be decoded: " + next(iter(failures.values()))
+            )
+        out = out[keep]
+        slices = [s for s, k in zip(slices, keep, strict=True) if k]
+        problems += [
+            f"{ref}: could not be decoded ({cause}); slice dropped"
+            for ref, cause in failures.items()
+        ]
+        problems = [p for p in problems if "spacing" not in p and "gap" not in p]
+        problems += analyse_spacing(slices, series.SliceThickness).problems
+    first = slices[0]
+    iop = first.ImageOrientationPatient
+    direction = np.column_stack([iop[:3], iop[3:], slice_normal(iop)])  # type: ignore[index]
+    spacing_z = (
+        analyse_spacing(slices, series.SliceThickness).spacing if failures else series.slice_spacing
+    )
+    row_spacing, column_spacing = first.PixelSpacing  # type: ignore[misc]
+    log.info(
+        "loaded series %s: %s voxels (%s), %d problem(s)",
+        series.log_id,
+        out.shape,
+        out.dtype,
+        len(problems),
+    )
+    return Volume(
+        voxels=out,
+        spacing=(
+            float(spacing_z or first.SliceThickness or 1.0),
+            float(row_spacing),
+            float(column_spacing),
+        ),
+        origin=tuple(float(v) for v in first.ImagePositionPatient),  # type: ignore[arg-type, union-attr]
+        direction=direction,
+        StudyInstanceUID=series.StudyInstanceUID,
+        SeriesInstanceUID=series.SeriesInstanceUID,
+        FrameOfReferenceUID=series.FrameOfReferenceUID,
+        SOPInstanceUIDs=tuple(s.SOPInstanceUID for s in slices),
+        slice_positions=np.array([s.ImagePositionPatient for s in slices], dtype=float),
+        Modality=series.Modality,
+        SeriesDescription=series.SeriesDescription,
+        problems=tuple(problems),
+    )
+
+
+def load_volume(series: SeriesInfo, cancel: CancelToken | None = None) -> Volume:
+    """Load a series synchronously; see load_volume_task."""
+    return run_sync(load_volume_task(series, cancel))
