@@ -46,12 +46,20 @@ def register_identifiers(values: dict[str, object] | list[object]) -> None:
     with _lock:
         if new - _values:
             _values.update(new)
+            _pattern = None  # rebuilt lazily by the next redaction: registering stays O(1)
+
+
+def _current_pattern() -> re.Pattern[str] | None:
+    global _pattern
+    with _lock:
+        if _pattern is None and _values:
             ordered = sorted(_values, key=len, reverse=True)
             _pattern = re.compile("|".join(re.escape(v) for v in ordered), re.IGNORECASE)
+        return _pattern
 
 
 def redact(text: str) -> str:
-    pattern = _pattern
+    pattern = _current_pattern()
     return pattern.sub(REDACTED, text) if pattern is not None else text
 
 
@@ -66,7 +74,7 @@ class RedactingFilter(logging.Filter):
     """Replaces registered identifiers in the formatted message (args included)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _pattern is None:
+        if not _values:
             return True
         message = record.getMessage()
         cleaned = redact(message)
