@@ -93,6 +93,7 @@ def test_checkpoint_with_python_objects_needs_explicit_trust(tmp_path, capsys):
     assert "rerun with --trust-pickle" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_converted_package_reproduces_the_converted_model(tmp_path, capsys, pixels):
     state = official_state_dict(TINY_SIZES, seed=3)
     checkpoint = tmp_path / "checkpoint.pth"

@@ -80,3 +80,20 @@ def test_vision_outputs_have_documented_shapes(manifest, vision_ort):
         probs = vision_ort[f"diag_{head['name']}"]
         assert probs.shape == (1, len(head["classes"]))
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_the_runtime_accepts_the_package(tiny_package):
+    from inference.package import load_package
+
+    package = load_package(tiny_package)
+    assert package.graph_path("decoder", "fp16").name == "decoder.fp16.onnx"
+    assert [h.name for h in package.diagnosis_heads] == ["covid_severity", "nodule", "effusion"]
+
+
+def test_exporting_into_a_foreign_folder_is_refused(tmp_path):
+    from models.testing import make_random_package
+
+    (tmp_path / "report.docx").write_text("someone's file")
+    with pytest.raises(FileExistsError, match="not part of a package"):
+        make_random_package(tmp_path)
+    assert (tmp_path / "report.docx").exists()

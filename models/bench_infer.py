@@ -1,0 +1,232 @@
+"""`medmpt bench infer`: the published torch algorithm vs our ONNX Runtime path, side by side.
+
+Same random weights in one process. (a) torch, no KV cache: the whole prefix is recomputed at
+every step, beam 2. (b) the `inference` package: ORT vision graph, then its beam search over
+the KV-cache decoder-step graph (fp16 + IO binding on CUDA, fp32 on CPU). Both decode exactly
+`--steps` tokens (EOS is ignored, as the reference did) so the work is comparable; vision
+runs alternate between the paths so load from other processes hits both alike. Prints
+figures and ratios; asserts nothing. Must not be imported by app, ui or inference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.export.package import PackageInfo, write_package
+from models.medmpt.config import CONFIGS, MedMPTConfig, get_config
+from models.medmpt.generate import beam_full_prefix
+from models.medmpt.model import MedMPTReportModel, build_model
+from models.medmpt.tokenizer import BUILTIN_CORPUS, from_vocab_file, train_wordpiece
+
+NO_EOS = -1
+# Dense fp16 tensor-core peaks (TFLOP/s) by device-name fragment; pass --peak-tflops otherwise.
+PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 PCIe": 756.0, "H100": 756.0, "A100": 312.0,
+               "L40S": 362.0, "L4": 121.0, "A10": 125.0, "RTX 4090": 165.0, "V100": 125.0, "T4": 65.0}
+
+
+@dataclass
+class PathTimes:
+    vision_ms: float
+    decode_ms: float
+    steps: int
+    tokens: list[int]
+
+    @property
+    def token_ms(self) -> float:
+        return self.decode_ms / max(self.steps, 1)
+
+    @property
+    def report_ms(self) -> float:
+        return self.vision_ms + self.decode_ms
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="tiny", help="model sizes")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--steps", type=int, default=120, help="tokens to decode (default 120)")
+    parser.add_argument("--beams", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="vision runs to take the median of")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch and ORT")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="device peak for the utilisation line")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def vision_macs(config: MedMPTConfig) -> int:
+    """Multiply-adds of the slice encoder for one 32-slice scan (patch embed + blocks)."""
+    d, tokens, patches = config.vision_width, config.grid**2 + 1, config.grid**2
+    patch = patches * 3 * config.patch_size**2 * d
+    block = tokens * (4 * d * d + 2 * d * config.vision_mlp) + 2 * tokens * tokens * d
+    return config.num_slices * (patch + config.vision_depth * block)
+
+
+def _timed_ms(fn: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    value = fn()
+    return (time.perf_counter() - start) * 1000.0, value
+
+
+def _tokenizer(config: MedMPTConfig, folder: Path):
+    if config.vocab_size <= 2000:
+        return train_wordpiece(BUILTIN_CORPUS, vocab_size=config.vocab_size)
+    tokens = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokens += [f"tok{i}" for i in range(config.vocab_size - len(tokens))]
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    return from_vocab_file(vocab)
+
+
+def build_bench_package(config_name: str, seed: int, folder: Path, fp16: bool) -> tuple[MedMPTReportModel, Path, int]:
+    """Random model of `config_name`, exported to a package in `folder`; returns model, path, BOS."""
+    probe = get_config(config_name)
+    tokenizer = _tokenizer(probe, folder)
+    model = build_model(get_config(config_name, vocab_size=tokenizer.get_vocab_size()), seed=seed)
+    info = PackageInfo(name=f"bench-{config_name}", version="0.0.0", display_name="benchmark",
+                       label="random weights, for benchmarks only", intended_use="benchmark",
+                       licence="n/a", provenance=f"medmpt bench infer, seed {seed}")
+    package = write_package(model, tokenizer, folder / "package", info, fp16=fp16)
+    return model, package, int(tokenizer.token_to_id("[CLS]"))
+
+
+@dataclass
+class BenchPath:
+    """One path under test: a vision run and a decode run (returns tokens, steps)."""
+
+    vision: Callable[[], object]
+    decode: Callable[[int], tuple[list[int], int]]
+    device: str
+
+
+def torch_path(model: MedMPTReportModel, pixels: np.ndarray, bos: int, args) -> BenchPath:
+    """(a) the published algorithm: torch vision, then full-prefix beam search without cache."""
+    model = model.to(args.device)
+    x = torch.from_numpy(pixels).to(args.device)
+    memory = {}
+
+    def vision():
+        with torch.no_grad():
+            memory["memory"] = model.encode(x)["memory"]
+        _sync(args.device)
+
+    def decode(steps: int):
+        out = beam_full_prefix(model, memory["memory"], bos, NO_EOS, args.beams, steps)
+        _sync(args.device)
+        return out
+
+    return BenchPath(vision, decode, args.device)
+
+
+def ort_path(package_dir: Path, pixels: np.ndarray, args) -> BenchPath:
+    """(b) our runtime: ORT vision graph, then the inference package's KV-cache beam search."""
+    from inference.decoder_step import KVCacheStep
+    from inference.generation import beam_search
+    from inference.ort_runtime import OrtModel
+    from inference.package import load_package
+
+    package = load_package(package_dir)
+    runtime = OrtModel.open(package, device=args.device, threads=args.threads)
+    bos = int(package.manifest["tokens"]["bos"])
+    cross = {}
+
+    def vision():
+        cross.update(runtime.vision.run({"pixel_values": pixels}))
+
+    def decode(steps: int):
+        step = KVCacheStep(runtime.decoder, cross["cross_keys"], cross["cross_values"])
+        result = _drain(beam_search(step, bos, NO_EOS, args.beams, steps))
+        return list(result.tokens), result.steps
+
+    return BenchPath(vision, decode, runtime.device)
+
+
+def measure(path: BenchPath, other: BenchPath, args) -> tuple[PathTimes, PathTimes]:
+    """Vision runs alternate between the paths (so load from other processes hits both alike);
+    then each path decodes once after a short warm-up."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for index in range(args.repeats + 1):
+        for slot, candidate in enumerate((path, other)):
+            elapsed, _ = _timed_ms(candidate.vision)
+            if index:  # the first round is a warm-up
+                times[slot].append(elapsed)
+    results = []
+    for slot, candidate in enumerate((path, other)):
+        candidate.decode(min(3, args.steps))  # warm-up
+        decode_ms, (tokens, steps) = _timed_ms(lambda c=candidate: c.decode(args.steps))
+        results.append(PathTimes(statistics.median(times[slot]), decode_ms, steps, tokens))
+    return results[0], results[1]
+
+
+def _drain(generator):
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _peak(args, device: str) -> tuple[float | None, str]:
+    if args.peak_tflops:
+        return args.peak_tflops, "--peak-tflops"
+    if device == "cuda":
+        name = torch.cuda.get_device_name(0)
+        for fragment, peak in PEAK_TFLOPS.items():
+            if fragment in name:
+                return peak, f"table ({name}, dense fp16)"
+    return None, "unknown (pass --peak-tflops)"
+
+
+def report(config: MedMPTConfig, a: PathTimes, b: PathTimes, args, ort_device: str) -> None:
+    """Print the comparison table, ratios and vision utilisation."""
+    print(f"medmpt bench infer: config {config.config_name}, device {args.device} (ORT on {ort_device}), "
+          f"beam {args.beams}, {args.steps} steps, threads {args.threads or 'default'}")
+    print(f"{'':34}{'(a) torch, no cache':>22}{'(b) ORT, KV cache':>20}{'ratio a/b':>11}")
+    rows = [("vision ms per scan", a.vision_ms, b.vision_ms),
+            ("decoder ms per token", a.token_ms, b.token_ms),
+            ("whole report ms", a.report_ms, b.report_ms)]
+    for label, x, y in rows:
+        print(f"{label:34}{x:22.1f}{y:20.1f}{x / y:11.2f}")
+    print(f"{'decoded steps':34}{a.steps:22d}{b.steps:20d}")
+    same = a.tokens == b.tokens
+    print(f"same tokens: {'yes' if same else 'no'}")
+    tflop = 2 * vision_macs(config) / 1e12
+    peak, source = _peak(args, args.device)
+    for name, ms in (("(a)", a.vision_ms), ("(b)", b.vision_ms)):
+        achieved = tflop / (ms / 1000.0)
+        share = f", {100 * achieved / peak:.1f}% of peak {peak:g} TFLOP/s" if peak else ""
+        print(f"vision {name}: {tflop:.3f} TFLOP per scan, {achieved:.3f} TFLOP/s achieved{share}")
+    print(f"peak: {source}")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.steps < 1 or args.beams < 1 or args.repeats < 1:
+        print("medmpt bench infer: error: --steps, --beams and --repeats must be at least 1", file=sys.stderr)
+        return 2
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("medmpt bench infer: error: --device cuda but torch sees no CUDA GPU", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    with tempfile.TemporaryDirectory(prefix="medmpt-bench-") as tmp:
+        model, package, bos = build_bench_package(args.config, args.seed, Path(tmp), fp16=args.device == "cuda")
+        pixels = rng.uniform(-1, 1, size=(1, model.config.num_slices, 3, 224, 224)).astype(np.float32)
+        theirs = torch_path(model, pixels, bos, args)
+        ours = ort_path(package, pixels, args)
+        a, b = measure(theirs, ours, args)
+        ort_device = ours.device
+    report(model.config, a, b, args, ort_device)
+    return 0

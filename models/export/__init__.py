@@ -1,0 +1,1 @@
+"""ONNX export of MedMPT graphs and the model-package writer (torch side only)."""

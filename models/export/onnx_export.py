@@ -1,0 +1,83 @@
+"""Export MedMPT's vision and decoder-step graphs to ONNX (fp32) and convert them to fp16.
+
+Uses the TorchScript-based `torch.onnx.export(dynamo=False)`, which keeps the KV-cache
+lengths dynamic. Must not import app, ui or inference.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import onnx
+import onnx_ir
+import torch
+from onnx_ir.passes.common import TopologicalSortPass
+from onnxruntime.transformers.float16 import convert_float_to_float16
+
+from models.medmpt.model import MedMPTReportModel, VisionGraph, decoder_step
+
+OPSET = 17
+DECODER_INPUTS = ["input_ids", "past_keys", "past_values", "cross_keys", "cross_values"]
+DECODER_OUTPUTS = ["logits", "present_keys", "present_values", "cross_attention"]
+# Kept in float32 inside fp16 graphs (inputs/outputs stay float16): numerically sensitive ops.
+FP16_KEEP_FP32 = ["LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt", "Erf", "Range"]
+
+
+def _export(module, args, path: Path, inputs, outputs, dynamic_axes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-derived Python ints
+        torch.onnx.export(
+            module, args, str(path), input_names=inputs, output_names=outputs,
+            dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True,
+        )
+    onnx.checker.check_model(str(path))
+    return path
+
+
+def export_vision(model: MedMPTReportModel, path: Path) -> Path:
+    """Write the vision graph: pixel_values (B, S, 3, H, W) -> per-scan outputs."""
+    config = model.config
+    graph = VisionGraph(model).eval()
+    pixels = torch.zeros(1, config.num_slices, 3, config.image_size, config.image_size)
+    outputs = graph.output_names()
+    axes = {"pixel_values": {0: "batch"}}
+    for name in outputs:
+        axes[name] = {1: "batch"} if name.startswith("cross_") else {0: "batch"}
+    return _export(graph, (pixels,), path, ["pixel_values"], outputs, axes)
+
+
+def export_decoder(model: MedMPTReportModel, path: Path) -> Path:
+    """Write the decoder-step graph with stacked KV cache (dynamic batch, past and new length)."""
+    config = model.config
+    layers, heads, dh = config.text_layers, config.text_heads, config.text_head_dim
+    batch, past, steps = 2, 3, 2
+    ids = torch.full((batch, steps), 5, dtype=torch.long)
+    cache = torch.zeros(layers, batch, heads, past, dh)
+    cross = torch.zeros(layers, batch, heads, config.num_slices, dh)
+    axes = {
+        "input_ids": {0: "batch", 1: "new"},
+        "past_keys": {1: "batch", 3: "past"}, "past_values": {1: "batch", 3: "past"},
+        "cross_keys": {1: "batch"}, "cross_values": {1: "batch"},
+        "logits": {0: "batch", 1: "new"},
+        "present_keys": {1: "batch", 3: "total"}, "present_values": {1: "batch", 3: "total"},
+        "cross_attention": {0: "batch", 2: "new"},
+    }
+    return _export(decoder_step(model), (ids, cache, cache, cross, cross), path,
+                   DECODER_INPUTS, DECODER_OUTPUTS, axes)
+
+
+def convert_fp16(src: Path, dst: Path) -> Path:
+    """fp16 copy of an fp32 graph: float16 in and out, sensitive ops computed in float32."""
+    model = onnx.load(str(src))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        half = convert_float_to_float16(model, keep_io_types=False, op_block_list=FP16_KEEP_FP32)
+    # The converter appends its Cast nodes out of order; the ONNX checker wants a sorted graph.
+    ir_model = onnx_ir.from_proto(half)
+    TopologicalSortPass()(ir_model)
+    onnx.save(onnx_ir.to_proto(ir_model), str(dst))
+    onnx.checker.check_model(str(dst))
+    return Path(dst)

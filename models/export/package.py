@@ -1,0 +1,136 @@
+"""Write a MedMPT model package folder (format `medmpt-package/1`, docs/model-package.md).
+
+Exports the four ONNX graphs, saves the tokenizer, writes MODEL_CARD.md and a manifest that
+pins every file by SHA-256. Must not import app, ui or inference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from models.export.onnx_export import OPSET, convert_fp16, export_decoder, export_vision
+from models.medmpt.model import MedMPTReportModel
+from models.medmpt.tokenizer import special_ids
+
+FORMAT = "medmpt-package/1"
+GRAPHS = {"vision": {"fp32": "vision.onnx", "fp16": "vision.fp16.onnx"},
+          "decoder": {"fp32": "decoder.onnx", "fp16": "decoder.fp16.onnx"}}
+PREPROCESSING = {
+    "z_spacing_mm": 5.0, "z_interpolation": "nearest", "num_slices": 32, "slice_rule": "medmpt-32",
+    "slice_order": "inferior_to_superior", "image_size": 224, "inplane_interpolation": "bilinear",
+    "windows": [{"name": "lung", "width": 1500, "level": -400},
+                {"name": "wide", "width": 2000, "level": -500},
+                {"name": "mediastinum", "width": 400, "level": 60}],
+    "normalisation": {"scale": 1.0 / 255.0, "mean": 0.5, "std": 0.5},
+}
+GENERATION = {"beams": 2, "max_steps": 120, "no_repeat_previous": True, "length_penalty": 0.0}
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    """The descriptive manifest fields of a package."""
+
+    name: str
+    version: str
+    display_name: str
+    label: str
+    intended_use: str
+    licence: str
+    provenance: str
+    clinical_use: bool = False
+    max_length: int = 120
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+PACKAGE_FILES = ("manifest.json", "tokenizer.json", "MODEL_CARD.md",
+                 *(name for files in GRAPHS.values() for name in files.values()))
+
+
+def prepare_folder(out_dir: Path, overwrite: bool) -> Path:
+    """Create `out_dir`; refuse a non-empty one unless `overwrite` (then clear package files)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder")
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if present and not overwrite:
+        raise FileExistsError(f"{out} is not empty ({', '.join(present[:3])}...); choose another folder")
+    others = [name for name in present if name not in PACKAGE_FILES]
+    if others:
+        raise FileExistsError(f"{out} holds files that are not part of a package ({', '.join(others[:3])})")
+    for name in present:
+        (out / name).unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_package(model: MedMPTReportModel, tokenizer: Tokenizer, out_dir: Path,
+                  info: PackageInfo, fp16: bool = True, overwrite: bool = False) -> Path:
+    """Export `model` with `tokenizer` into `out_dir` (new or empty, or a package if
+    `overwrite`); returns the folder."""
+    config = model.config
+    if tokenizer.get_vocab_size() > config.vocab_size:
+        raise ValueError(f"tokenizer has {tokenizer.get_vocab_size()} tokens but the model's "
+                         f"vocabulary is {config.vocab_size}")
+    out = prepare_folder(out_dir, overwrite)
+    model.eval()
+    tokenizer.save(str(out / "tokenizer.json"))
+    export_vision(model, out / GRAPHS["vision"]["fp32"])
+    export_decoder(model, out / GRAPHS["decoder"]["fp32"])
+    graphs = {kind: dict(files) for kind, files in GRAPHS.items()}
+    for files in graphs.values():
+        if fp16:
+            convert_fp16(out / files["fp32"], out / files["fp16"])
+        else:
+            files.pop("fp16")
+    (out / "MODEL_CARD.md").write_text(model_card(config.architecture(), info), encoding="utf-8")
+    manifest = build_manifest(model, tokenizer, info, graphs, out)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def build_manifest(model: MedMPTReportModel, tokenizer: Tokenizer, info: PackageInfo,
+                   graphs: dict, folder: Path) -> dict:
+    """The manifest object; `files` hashes every file in `folder` except manifest.json."""
+    tokens = special_ids(tokenizer) | {"max_length": info.max_length}
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir())
+             if p.is_file() and p.name != "manifest.json"}
+    return {
+        "format": FORMAT, "name": info.name, "version": info.version,
+        "display_name": info.display_name, "clinical_use": info.clinical_use, "label": info.label,
+        "intended_use": info.intended_use, "licence": info.licence, "provenance": info.provenance,
+        "architecture": model.config.architecture(), "preprocessing": PREPROCESSING,
+        "tokens": tokens, "generation": GENERATION,
+        "diagnosis": [{"name": h.name, "classes": list(h.classes)} for h in model.config.heads],
+        "graphs": graphs, "opset": OPSET, "files": files,
+    }
+
+
+def model_card(architecture: dict, info: PackageInfo) -> str:
+    """A short Markdown model card."""
+    rows = "\n".join(f"| {key} | {value} |" for key, value in architecture.items())
+    return (
+        f"# {info.display_name}\n\n**{info.label}**\n\n"
+        f"- Name: `{info.name}` version {info.version}\n"
+        f"- Clinical use: {'yes' if info.clinical_use else 'no'}\n"
+        f"- Intended use: {info.intended_use}\n- Licence: {info.licence}\n"
+        f"- Provenance: {info.provenance}\n\n"
+        "## Model\nMedMPT report model: ViT slice encoder over 32 slices, slice-fusion "
+        "transformer, vision-to-text projection, BERT decoder with cross-attention to the 32 "
+        "slice tokens; diagnosis heads on the scan embedding.\n\n"
+        f"| field | value |\n|---|---|\n{rows}\n\n"
+        "## Limitations\nA draft generator: every report must be read and signed by a "
+        "radiologist. Slice attention and patch rollout maps show where the model looked, not "
+        "proof of a finding.\n"
+    )

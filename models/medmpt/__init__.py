@@ -1,0 +1,1 @@
+"""MedMPT report model in torch (config, vision, decoder, model); torch-side only."""

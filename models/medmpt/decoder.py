@@ -1,0 +1,121 @@
+"""MedMPT report decoder: a `transformers` BERT LM-head decoder plus an explicit KV-cache step.
+
+`TextDecoder` holds a `BertLMHeadModel` (causal self-attention, cross-attention, tied LM head)
+under the official checkpoint's names (`text_decoder.bert.bert.*`, `text_decoder.bert.cls.*`).
+`DecoderStep` reuses those very weights but computes one decoding step with stacked KV-cache
+tensors in and out, so it exports to ONNX with dynamic batch/past/new lengths.
+Must not import app, ui or inference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertLMHeadModel
+
+from models.medmpt.config import MedMPTConfig
+
+NEG = -1.0e4  # additive mask value that stays finite in float16
+
+
+def bert_config(config: MedMPTConfig) -> BertConfig:
+    """The BertConfig of the report decoder (eager attention so weights can be returned)."""
+    bert = BertConfig(
+        vocab_size=config.vocab_size, hidden_size=config.text_width,
+        num_hidden_layers=config.text_layers, num_attention_heads=config.text_heads,
+        intermediate_size=config.text_ffn, hidden_act="gelu",
+        max_position_embeddings=config.max_positions, type_vocab_size=config.type_vocab_size,
+        layer_norm_eps=config.text_eps, pad_token_id=config.pad_token_id,
+        hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout,
+        is_decoder=True, add_cross_attention=True, tie_word_embeddings=True,
+    )
+    bert._attn_implementation = "eager"
+    return bert
+
+
+class TextDecoder(nn.Module):
+    """Wrapper that gives the BERT decoder its official prefix (`text_decoder.bert.`)."""
+
+    def __init__(self, config: MedMPTConfig) -> None:
+        super().__init__()
+        self.bert = BertLMHeadModel(bert_config(config))
+
+    def forward(self, input_ids: torch.Tensor, memory: torch.Tensor,
+                output_attentions: bool = False):
+        """Full-prefix forward (no cache): logits (B, T, V) and, optionally, attentions."""
+        return self.bert(input_ids=input_ids, encoder_hidden_states=memory, use_cache=False,
+                         output_attentions=output_attentions, return_dict=True)
+
+
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, T, D) -> (B, H, T, dh)."""
+    b, t, d = x.shape
+    return x.reshape(b, t, heads, d // heads).transpose(1, 2)
+
+
+def _merge(x: torch.Tensor) -> torch.Tensor:
+    """(B, H, T, dh) -> (B, T, D)."""
+    b, h, t, dh = x.shape
+    return x.transpose(1, 2).reshape(b, t, h * dh)
+
+
+def cross_keys_values(decoder: TextDecoder, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-attention keys and values of every layer, (L, B, H, S, dh) each, from the memory."""
+    heads = decoder.bert.config.num_attention_heads
+    keys, values = [], []
+    for layer in decoder.bert.bert.encoder.layer:
+        attention = layer.crossattention.self
+        keys.append(_heads(attention.key(memory), heads))
+        values.append(_heads(attention.value(memory), heads))
+    return torch.stack(keys), torch.stack(values)
+
+
+class DecoderStep(nn.Module):
+    """One decoding step with stacked KV cache; shares the TextDecoder's parameters."""
+
+    def __init__(self, decoder: TextDecoder) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.heads = decoder.bert.config.num_attention_heads
+
+    def _embed(self, input_ids: torch.Tensor, past: int) -> torch.Tensor:
+        emb = self.decoder.bert.bert.embeddings
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device) + past
+        x = emb.word_embeddings(input_ids) + emb.position_embeddings(positions).unsqueeze(0)
+        x = x + emb.token_type_embeddings.weight[0]
+        return emb.LayerNorm(x)
+
+    def _attend(self, q, k, v, bias=None):
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        if bias is not None:
+            scores = scores + bias
+        weights = torch.softmax(scores, dim=-1)
+        return weights @ v, weights
+
+    def forward(self, input_ids, past_keys, past_values, cross_keys, cross_values):
+        past = past_keys.shape[3]
+        x = self._embed(input_ids, past)
+        steps = input_ids.shape[1]
+        key_pos = torch.arange(past + steps, device=input_ids.device)
+        query_pos = torch.arange(steps, device=input_ids.device) + past
+        bias = (key_pos.unsqueeze(0) > query_pos.unsqueeze(1)).to(x.dtype) * NEG
+        new_keys, new_values, cross_maps = [], [], []
+        for index, layer in enumerate(self.decoder.bert.bert.encoder.layer):
+            sa = layer.attention.self
+            keys = torch.cat([past_keys[index], _heads(sa.key(x), self.heads)], dim=2)
+            values = torch.cat([past_values[index], _heads(sa.value(x), self.heads)], dim=2)
+            new_keys.append(keys)
+            new_values.append(values)
+            context, _ = self._attend(_heads(sa.query(x), self.heads), keys, values, bias)
+            out = layer.attention.output
+            x = out.LayerNorm(out.dense(_merge(context)) + x)
+            ca = layer.crossattention
+            context, weights = self._attend(_heads(ca.self.query(x), self.heads),
+                                            cross_keys[index], cross_values[index])
+            cross_maps.append(weights.mean(dim=1))
+            x = ca.output.LayerNorm(ca.output.dense(_merge(context)) + x)
+            x = layer.output.LayerNorm(layer.output.dense(layer.intermediate(x)) + x)
+        logits = self.decoder.bert.cls(x)
+        return logits, torch.stack(new_keys), torch.stack(new_values), torch.stack(cross_maps, 1)
