@@ -31,8 +31,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("report", "app.cli_report", "draft a report for a CT series (the headless main job)"),
     Command("bench", "app.cli_bench", "benchmarks: load, infer, report, view, autosave"),
     Command("export", "app.cli_export", "export a stored report as DICOM SR, PDF, text or FHIR-style JSON"),
-    Command("phantom", "models.cli_phantom", "make synthetic chest-CT phantoms with ground truth", True),
+    Command("phantom", "models.cli_phantom", "make synthetic chest-CT phantoms with ground truth"),
     Command("convert-checkpoint", "models.cli_convert", "convert an official MedMPT checkpoint to a model package", True),
+    Command("train", "models.cli_train", "train the tiny MedMPT on synthetic phantoms and write a package", True),
+    Command("eval", "models.cli_eval", "evaluate a model package on held-out phantom studies", True),
 )
 
 
