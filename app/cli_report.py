@@ -23,6 +23,7 @@ import numpy as np
 
 from app import paths
 from app.drafting import ReportDraft, draft_report_task
+from app.export.key_images import blend_heatmap, window_rgb
 from app.tasks import Cancelled, Progress, run_sync
 
 MAX_PNGS = 6
@@ -161,20 +162,16 @@ def write_heatmap_pngs(draft: ReportDraft, voxels: np.ndarray, out: Path) -> lis
     return written
 
 
-def overlay(hu: np.ndarray, heat: np.ndarray, level: float = -600.0, width: float = 1500.0) -> np.ndarray:
+def overlay(hu: np.ndarray, heat: np.ndarray) -> np.ndarray:
     """(Y, X, 3) uint8: the slice in a lung window with the heatmap blended in red-yellow.
 
     The heat is stretched to the slice's own range so the hottest region stands out; where it
     is lowest the CT shows unobstructed.
     """
-    grey = np.clip((hu.astype(np.float32) - (level - width / 2)) / width, 0.0, 1.0)
     heat = heat.astype(np.float32)
     low, high = float(heat.min()), float(heat.max())
     heat = (heat - low) / (high - low) if high > low else np.zeros_like(heat)
-    colour = np.stack([np.ones_like(heat), heat, np.zeros_like(heat)], axis=-1)  # red -> yellow
-    alpha = (0.55 * heat)[..., None]
-    rgb = grey[..., None] * (1.0 - alpha) + colour * alpha
-    return (rgb * 255.0 + 0.5).astype(np.uint8)
+    return blend_heatmap(window_rgb(hu), heat, alpha=0.55)
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

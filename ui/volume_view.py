@@ -8,6 +8,8 @@ The CT is downsampled (max 128 voxels per axis) for interactive speed.
 from __future__ import annotations
 
 import numpy as np
+import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
+import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QWidget
@@ -23,8 +25,6 @@ from vtkmodules.vtkRenderingCore import (
     vtkWindowToImageFilter,
 )
 from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper
-import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
-import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
 
 from app.volume import Volume
 

@@ -10,14 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from app.viewing import apply_window
+
 LUNG_WINDOW = (-600.0, 1500.0)  # (center, width) in HU
 
 
 def window_rgb(hu: np.ndarray, window: tuple[float, float] = LUNG_WINDOW) -> np.ndarray:
     """(H, W) HU -> (H, W, 3) uint8 grey image in the given (center, width) window."""
     center, width = window
-    grey = np.clip((np.asarray(hu, dtype=np.float32) - (center - width / 2)) / width, 0.0, 1.0)
-    return np.repeat((grey * 255 + 0.5).astype(np.uint8)[:, :, None], 3, axis=2)
+    return np.repeat(apply_window(np.asarray(hu), width, center)[:, :, None], 3, axis=2)
 
 
 def _resize_nearest(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

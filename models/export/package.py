@@ -6,6 +6,7 @@ pins every file by SHA-256. Must not import app, ui or inference.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
+from inference.preprocess import DEFAULT_PREPROCESSING
 from models.export.onnx_export import OPSET, convert_fp16, export_decoder, export_vision
 from models.medmpt.model import MedMPTReportModel
 from models.medmpt.tokenizer import special_ids
@@ -20,14 +22,8 @@ from models.medmpt.tokenizer import special_ids
 FORMAT = "medmpt-package/1"
 GRAPHS = {"vision": {"fp32": "vision.onnx", "fp16": "vision.fp16.onnx"},
           "decoder": {"fp32": "decoder.onnx", "fp16": "decoder.fp16.onnx"}}
-PREPROCESSING = {
-    "z_spacing_mm": 5.0, "z_interpolation": "nearest", "num_slices": 32, "slice_rule": "medmpt-32",
-    "slice_order": "inferior_to_superior", "image_size": 224, "inplane_interpolation": "bilinear",
-    "windows": [{"name": "lung", "width": 1500, "level": -400},
-                {"name": "wide", "width": 2000, "level": -500},
-                {"name": "mediastinum", "width": 400, "level": 60}],
-    "normalisation": {"scale": 1.0 / 255.0, "mean": 0.5, "std": 0.5},
-}
+# The reference preprocessing, as the runtime implements it: one definition for both sides.
+PREPROCESSING = copy.deepcopy(DEFAULT_PREPROCESSING)
 GENERATION = {"beams": 2, "max_steps": 120, "no_repeat_previous": True, "length_penalty": 0.0}
 
 

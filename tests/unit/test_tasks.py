@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.tasks import CancelToken, Cancelled, Progress, run_sync
+from app.tasks import Cancelled, CancelToken, Progress, run_sync
 
 
 def _count(n: int, cancel: CancelToken):
