@@ -72,3 +72,33 @@ def random_package(tmp_path_factory) -> Path:
     except ImportError as exc:  # torch or models/ not installed: end-to-end tests cannot run
         pytest.skip(f"cannot build a random model package (models/ or torch unavailable: {exc})")
     return make_random_package(tmp_path_factory.mktemp("random-package"), config="tiny", seed=0)
+
+
+def _cuda_usable() -> bool:
+    """True when ONNX Runtime really runs a graph on CUDA here (not merely lists the provider)."""
+    try:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+    except ImportError:
+        return False
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CUDAExecutionProvider"])
+    except Exception:  # noqa: BLE001 - no CUDA runtime or no GPU
+        return False
+    return session.get_providers()[0] == "CUDAExecutionProvider"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip @pytest.mark.gpu tests, with a clear reason, where no CUDA GPU is usable."""
+    if not any("gpu" in item.keywords for item in items) or _cuda_usable():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU with ONNX Runtime's CUDA provider (none usable here)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,23 @@
+"""On a machine with a CUDA GPU: the fp16 CUDA path drafts the same report as the CPU path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gpu
+
+
+def test_cuda_draft_matches_cpu(random_package, small_ct):
+    from inference.runtime import ReportRuntime
+
+    cuda = ReportRuntime.load(random_package, device="cuda")
+    assert cuda.device == "cuda", cuda.notices
+    cpu = ReportRuntime.load(random_package, device="cpu")
+    on_gpu, on_cpu = cuda.draft_sync(small_ct), cpu.draft_sync(small_ct)
+    # fp16 on the GPU: the same diagnosis within 1e-2 and, for random weights, mostly the same text.
+    for head, classes in on_cpu.diagnosis.items():
+        for name, p in classes.items():
+            assert abs(on_gpu.diagnosis[head][name] - p) < 1e-2
+    agree = np.mean([a == b for a, b in zip(on_gpu.tokens, on_cpu.tokens, strict=False)])
+    assert agree > 0.8
