@@ -153,3 +153,15 @@ def _blend_lut(opacity: float) -> np.ndarray:
     colours = heat_colormap().astype(np.float32)[None, :, :]
     rgb = (grey * (1.0 - alpha) + colours * alpha + 0.5).astype(np.uint32).reshape(-1, 3)
     return (0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).astype(np.uint32)
+
+
+def distance_mm(volume: Volume, zyx_a: tuple[float, float, float], zyx_b: tuple[float, float, float]) -> float:
+    """Distance in mm between two (fractional) voxel positions, in patient space."""
+    a, b = volume.index_to_lps(zyx_a), volume.index_to_lps(zyx_b)
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
+
+
+def drag_window(width: float, level: float, dx: float, dy: float) -> tuple[float, float]:
+    """Window/level after a mouse drag: right widens the window, down raises the level."""
+    scale = max(width, 1.0) / 256.0
+    return max(1.0, width + dx * scale * 2.0), level + dy * scale * 2.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from app import viewing
 from app.volume import Volume
@@ -27,6 +27,7 @@ class SliceView(QWidget):
 
     position_picked = Signal(int, int, int)
     slice_changed = Signal(str, int)
+    window_dragged = Signal(float, float)  # width, level chosen by right-dragging
 
     def __init__(self, plane: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -45,6 +46,13 @@ class SliceView(QWidget):
         self._buffer: np.ndarray | None = None
         self.status_text = ""
         self.relevance: np.ndarray | None = None  # (Z,) where the AI looked, axial view only
+        self.zoom = 1.0
+        self.pan = QPointF(0.0, 0.0)
+        self.tool = "crosshair"  # or "measure"
+        self.measurements: list[tuple[int, tuple[float, ...], tuple[float, ...]]] = []  # (index, zyx, zyx)
+        self._drag_start: QPointF | None = None
+        self._drag_button = Qt.MouseButton.NoButton
+        self._measuring: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     # ------------------------------------------------------------------ model
     def set_volume(self, volume: Volume | None) -> None:
@@ -125,9 +133,13 @@ class SliceView(QWidget):
         row_mm, col_mm = viewing.plane_pixel_size(self.volume, self.plane)
         width_mm = self._image.width() * col_mm
         height_mm = self._image.height() * row_mm
-        scale = min(self.width() / width_mm, self.height() / height_mm)
+        scale = min(self.width() / width_mm, self.height() / height_mm) * self.zoom
         w, h = width_mm * scale, height_mm * scale
-        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+        return QRectF((self.width() - w) / 2 + self.pan.x(), (self.height() - h) / 2 + self.pan.y(), w, h)
+
+    def reset_view(self) -> None:
+        self.zoom, self.pan = 1.0, QPointF(0.0, 0.0)
+        self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
         painter = QPainter(self)
@@ -139,6 +151,7 @@ class SliceView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(target, self._image)
         self._paint_crosshair(painter, target)
+        self._paint_measurements(painter)
         self._paint_labels(painter)
         self._paint_relevance_strip(painter)
         painter.end()
@@ -167,6 +180,36 @@ class SliceView(QWidget):
         painter.drawText(6, 32, f"W {self.window.width:.0f} L {self.window.level:.0f}")
         if self.status_text:
             painter.drawText(6, h - 8, self.status_text)
+
+    def _paint_measurements(self, painter: QPainter) -> None:
+        lines = [(a, b) for index, a, b in self.measurements if index == self.index]
+        if self._measuring is not None:
+            lines.append(self._measuring)
+        painter.setPen(QPen(QColor("#7CFC00"), 1.5))
+        for a, b in lines:
+            pa, pb = self._widget_point(a), self._widget_point(b)
+            painter.drawLine(pa, pb)
+            painter.drawText(pb + QPointF(6, -6), f"{viewing.distance_mm(self.volume, a, b):.1f} mm")
+
+    def _widget_point(self, zyx: tuple[float, ...]) -> QPointF:
+        """Widget position of a fractional voxel position on this plane."""
+        target = self.image_rect()
+        z, y, x = zyx
+        nz = self.volume.shape[0]
+        col, row = {"axial": (x, y), "coronal": (x, nz - 1 - z), "sagittal": (y, nz - 1 - z)}[self.plane]
+        return QPointF(target.left() + (col + 0.5) / self._image.width() * target.width(),
+                       target.top() + (row + 0.5) / self._image.height() * target.height())
+
+    def _fractional_voxel(self, point: QPointF) -> tuple[float, float, float]:
+        target = self.image_rect()
+        col = (point.x() - target.left()) / target.width() * self._image.width() - 0.5
+        row = (point.y() - target.top()) / target.height() * self._image.height() - 0.5
+        nz = self.volume.shape[0]
+        if self.plane == "axial":
+            return (float(self.index), row, col)
+        if self.plane == "coronal":
+            return (nz - 1 - row, float(self.index), col)
+        return (nz - 1 - row, col, float(self.index))
 
     STRIP_WIDTH = 12
 
@@ -210,16 +253,24 @@ class SliceView(QWidget):
 
     def wheelEvent(self, event) -> None:  # noqa: N802 (Qt name)
         step = 1 if event.angleDelta().y() > 0 else -1
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom = float(min(max(self.zoom * (1.15 if step > 0 else 1 / 1.15), 0.25), 16.0))
+            self.update()
+            return
         self.set_index(self.index + step)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt name)
         steps = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1, Qt.Key.Key_PageUp: 10, Qt.Key.Key_PageDown: -10}
         if event.key() in steps:
             self.set_index(self.index + steps[event.key()])
+        elif event.key() == Qt.Key.Key_R:
+            self.reset_view()
         else:
             super().keyPressEvent(event)
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if self._drag_start is not None and self.volume is not None:
+            self._drag(event.position())
         zyx = self.voxel_at(event.position())
         if zyx is None or self.volume is None:
             self.status_text = ""
@@ -235,6 +286,39 @@ class SliceView(QWidget):
             count = len(self.relevance)
             self.set_index(count - 1 - int((event.position().y() - rect.top()) / rect.height() * count))
             return
+        self._drag_start, self._drag_button = event.position(), event.button()
         zyx = self.voxel_at(event.position())
-        if zyx is not None and event.button() == Qt.MouseButton.LeftButton:
+        if zyx is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        if self.tool == "measure":
+            start = self._fractional_voxel(event.position())
+            self._measuring = (start, start)
+        elif not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
             self.position_picked.emit(*zyx)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if self._measuring is not None:
+            a, b = self._measuring
+            if a != b:
+                self.measurements.append((self.index, a, b))
+            self._measuring = None
+            self.update()
+        self._drag_start, self._drag_button = None, Qt.MouseButton.NoButton
+
+    def _drag(self, position: QPointF) -> None:
+        """Right-drag: window/level; middle or Shift+left drag: pan; measure tool: the line."""
+        delta = position - self._drag_start
+        button = self._drag_button
+        if button == Qt.MouseButton.RightButton:
+            width, level = viewing.drag_window(self.window.width, self.window.level, delta.x(), delta.y())
+            self._drag_start = position
+            self.set_window(width, level)
+            self.window_dragged.emit(width, level)
+        elif button == Qt.MouseButton.MiddleButton or (
+                button == Qt.MouseButton.LeftButton and self.tool != "measure" and self._measuring is None
+                and QApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier):
+            self.pan += delta
+            self._drag_start = position
+            self.update()
+        elif self._measuring is not None:
+            self._measuring = (self._measuring[0], self._fractional_voxel(position))

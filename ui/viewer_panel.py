@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from app import viewing
@@ -28,10 +29,47 @@ class ViewerPanel(QWidget):
         for view in self.views.values():
             view.position_picked.connect(self._on_view_position_picked)
             view.slice_changed.connect(self._on_view_slice_changed)
+            view.window_dragged.connect(self._on_view_window_dragged)
+        self.cine = QTimer(self)
+        self.cine.timeout.connect(self._on_cine_timeout)
+
+    def toggle_cine(self, fps: float = 12.0) -> bool:
+        """Play the axial slices (bouncing between the ends); returns whether it now plays."""
+        if self.cine.isActive():
+            self.cine.stop()
+        elif self.views["axial"].volume is not None:
+            self._cine_step = 1
+            self.cine.start(int(1000 / fps))
+        return self.cine.isActive()
+
+    def _on_cine_timeout(self) -> None:
+        axial = self.views["axial"]
+        count = axial.volume.shape[0] if axial.volume is not None else 0
+        if count < 2:
+            self.cine.stop()
+            return
+        nxt = axial.index + self._cine_step
+        if not 0 <= nxt < count:
+            self._cine_step = -self._cine_step
+            nxt = axial.index + self._cine_step
+        axial.set_index(nxt)
+
+    def set_tool(self, tool: str) -> None:
+        """"crosshair" (click moves the crosshair) or "measure" (drag measures a distance)."""
+        for view in self.views.values():
+            view.tool = tool
+
+    def _on_view_window_dragged(self, width: float, level: float) -> None:
+        for view in self.views.values():
+            if (view.window.width, view.window.level) != (width, level):
+                view.set_window(width, level)
 
     def set_volume(self, volume: Volume | None) -> None:
+        self.cine.stop()
         for view in self.views.values():
             view.set_volume(volume)
+            view.measurements.clear()
+            view.reset_view()
 
     def set_heat(self, heat: np.ndarray | None) -> None:
         for view in self.views.values():
