@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from app.dicom import IndexResult, SeriesChoice, choose_series, index_task, load_volume_task
+from app.dicom.thumbnail import series_thumbnail
 from app.tasks import CancelToken, Progress
 from app.volume import Volume
 
@@ -34,6 +37,8 @@ class StudyIndex:
 
     index: IndexResult
     choice: SeriesChoice
+    thumbnails: dict[str, np.ndarray] = field(default_factory=dict)
+    """Series key -> (96, 96) uint8 preview of the middle image (absent when not previewable)."""
 
     @property
     def choice_reason(self) -> str:
@@ -80,8 +85,15 @@ def open_sources_task(
         "opened %d series in %d files (%d unusable files)",
         len(index.series), index.file_count, len(index.problems),
     )
+    thumbnails = {}
+    for series in index.series:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        thumb = series_thumbnail(series)
+        if thumb is not None:
+            thumbnails[series.key] = thumb
     yield Progress(1.0, "Study indexed")
-    return StudyIndex(index, choice)
+    return StudyIndex(index, choice, thumbnails)
 
 
 def load_series_task(
