@@ -30,6 +30,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("info", "app.cli_info", "list the studies and series in a folder, zip or DICOMDIR"),
     Command("report", "app.cli_report", "draft a report for a CT series (the headless main job)"),
     Command("bench", "app.cli_bench", "benchmarks: load, infer, report, view, autosave"),
+    Command("study", "app.cli_study", "reader study (human-AI collaboration): init, run, export, analyse"),
     Command("export", "app.cli_export", "export a stored report as DICOM SR, PDF, text or FHIR-style JSON"),
     Command("phantom", "models.cli_phantom", "make synthetic chest-CT phantoms with ground truth"),
     Command("convert-checkpoint", "models.cli_convert", "convert an official MedMPT checkpoint to a model package", True),

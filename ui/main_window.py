@@ -53,8 +53,12 @@ class MainWindow(QMainWindow):
 
     study_opened = Signal(object)  # StudyIndex
 
-    def __init__(self, ai: AiService | None = None, reports: ReportService | None = None) -> None:
+    def __init__(self, ai: AiService | None = None, reports: ReportService | None = None,
+                 ai_enabled: bool = True) -> None:
+        """`ai_enabled=False` (reader-study unassisted arm) hides every AI element: draft actions,
+        model label, banner, diagnosis, findings review, heatmap controls and 3-D heat."""
         super().__init__()
+        self.ai_enabled = ai_enabled
         self.ai = ai if ai is not None else AiService()
         self.setWindowTitle(f"MedMPT Workstation {__version__}")
         self.resize(1600, 1000)
@@ -72,8 +76,11 @@ class MainWindow(QMainWindow):
             self.viewer, self.report_panel, self.findings_panel)
         self.controller.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.controller.heat_changed.connect(self._update_volume_view)
+        self.controller.ai_enabled = ai_enabled
+        self.report_panel.set_ai_enabled(ai_enabled)
         self._build_menus()
         self._build_status(self.ai.package_caption())
+        self.model_label.setVisible(ai_enabled)
 
     # ------------------------------------------------------------------ delegation
     @property
@@ -129,8 +136,11 @@ class MainWindow(QMainWindow):
         self.findings_panel = FindingsPanel()
         self.right_tabs = QTabWidget()
         self.right_tabs.addTab(self.report_panel, "Report")
-        self.right_tabs.addTab(self.findings_panel, "Findings review")
-        dock = QDockWidget("AI report", self)
+        if self.ai_enabled:
+            self.right_tabs.addTab(self.findings_panel, "Findings review")
+        else:
+            self.findings_panel.setVisible(False)
+        dock = QDockWidget("AI report" if self.ai_enabled else "Report", self)
         dock.setObjectName("reportDock")
         dock.setWidget(self.right_tabs)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
@@ -156,15 +166,21 @@ class MainWindow(QMainWindow):
             (f"{p.name} window", p.key, lambda _=False, name=p.name: self.viewer.apply_preset(name))
             for p in viewing.window_presets()
         ])
-        heat_action = QAction("Show &heatmap", self, shortcut="H", checkable=True, checked=True)
-        heat_action.toggled.connect(self.controller.set_heat_visible)
-        view_menu.addAction(heat_action)
+        if self.ai_enabled:
+            heat_action = QAction("Show &heatmap", self, shortcut="H", checkable=True, checked=True)
+            heat_action.toggled.connect(self.controller.set_heat_visible)
+            view_menu.addAction(heat_action)
         panel, controller = self.report_panel, self.controller
-        self._add_actions(self.menuBar().addMenu("&Report"), (
-            ("&Draft report", "Ctrl+D", controller.draft_report), ("&Cancel draft", "Esc", controller.cancel_draft),
+        report_menu = self.menuBar().addMenu("&Report")
+        if self.ai_enabled:
+            self._add_actions(report_menu, (
+                ("&Draft report", "Ctrl+D", controller.draft_report), ("&Cancel draft", "Esc", controller.cancel_draft),
+            ))
+        self._add_actions(report_menu, (
             ("&Accept sentence", "A", panel.accept_current), ("Accept a&ll", "Shift+A", panel.accept_all),
             ("&Edit sentence", "F2", panel.edit_current), ("De&lete sentence", "Del", panel.delete_current),
-            ("Add &sentence", "Ctrl+N", panel.add_sentence), ("&Sign report\u2026", "Ctrl+Shift+S", controller.sign),
+            ("Add &sentence", "Ctrl+N", panel.add_sentence),
+            ("&Sign report\u2026", "Ctrl+Shift+S", panel.sign_requested.emit),  # the panel's sign route
         ))
         self._add_actions(self.menuBar().addMenu("&Help"), (
             ("&Keyboard shortcuts", "F1", self._on_shortcuts_triggered),
@@ -198,6 +214,15 @@ class MainWindow(QMainWindow):
         )
         self.progress.setVisible(True)
         self.statusBar().showMessage("Reading DICOM headers\u2026")
+
+    def close_study(self) -> None:
+        """Forget the shown study: pending open / load / draft results are dropped (reader study)."""
+        for handle in (self._open_handle, self._load_handle):
+            if handle is not None:
+                handle.cancel()
+        self._generation += 1
+        self.study = None
+        self._show_volume(None)
 
     def _on_open_finished(self, generation: int, index: StudyIndex) -> None:
         self.progress.setVisible(False)
@@ -261,7 +286,7 @@ class MainWindow(QMainWindow):
         """Render the 3-D view only while its tab is shown, and only when its data changed."""
         if self.view_tabs.currentWidget() is not self.volume_view:
             return
-        heat = self.controller.heat if self.controller.heat_visible else None
+        heat = self.controller.heat if self.controller.heat_visible and self.ai_enabled else None
         state = (id(self.volume), id(heat))
         if state != self._volume_view_state:
             self._volume_view_state = state
@@ -298,11 +323,14 @@ class MainWindow(QMainWindow):
             self.open_paths([Path(f) for f in files])
 
     def _on_shortcuts_triggered(self) -> None:
-        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUTS)
+        ai_only = ("Draft report", "Cancel the draft", "Show / hide the heatmap")
+        shown = [(k, v) for k, v in SHORTCUTS if self.ai_enabled or v not in ai_only]
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in shown)
         QMessageBox.information(self, "Keyboard shortcuts", f"<table cellpadding=3>{rows}</table>")
 
     def _on_about_triggered(self) -> None:
-        QMessageBox.about(self, "About", f"MedMPT Workstation {__version__}\n{self.model_label.text()}")
+        model = f"\n{self.model_label.text()}" if self.ai_enabled else ""
+        QMessageBox.about(self, "About", f"MedMPT Workstation {__version__}{model}")
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt name)
         if event.mimeData().hasUrls():

@@ -29,6 +29,7 @@ AUTOSAVE_DELAY_MS = 600
 class ReportController(QObject):
     message = Signal(str)  # status-bar text
     heat_changed = Signal()  # the overlay heatmap changed (the 3-D view may re-render)
+    report_ready = Signal()  # the series' starting document (restored, drafted or empty) is shown
 
     def __init__(self, parent: QWidget, ai: AiService, reports: ReportService, viewer: ViewerPanel,
                  report_panel: ReportPanel, findings_panel: FindingsPanel) -> None:
@@ -42,6 +43,7 @@ class ReportController(QObject):
         self.heat: np.ndarray | None = None
         self.heat_visible = True
         self.auto_draft = False
+        self.ai_enabled = True  # False: never draft, never show heat (reader-study unassisted arm)
         self._generation = 0
         self._draft_handle: workers.TaskHandle | None = None
         self._heat_handle: workers.TaskHandle | None = None
@@ -76,15 +78,20 @@ class ReportController(QObject):
 
     def _on_report_opened(self, opened: OpenedReport | None) -> None:
         if opened is None:
-            if self.auto_draft:
+            if self.auto_draft and self.ai_enabled:
                 self.draft_report()
+            else:
+                self.report_ready.emit()
             return
         self.panel.set_document(opened.document)
         self._show_status(opened.status, restored=True)
+        self.report_ready.emit()
 
     # ------------------------------------------------------------------ draft
     def draft_report(self) -> None:
         volume = self.volume
+        if not self.ai_enabled:
+            return
         if volume is None:
             self.message.emit("Open a CT series first")
             return
@@ -126,6 +133,7 @@ class ReportController(QObject):
             self._store_task(lambda: self.reports.start_from_draft(key, draft, volume), self._show_status)
         if result.sentences:
             self.panel.select_entry(0)
+        self.report_ready.emit()
 
     # ------------------------------------------------------------------ evidence
     def _draft_sentence_for(self, entry_index: int) -> int | None:
@@ -162,7 +170,7 @@ class ReportController(QObject):
     def show_heat(self, sentence: int | None) -> None:
         """Compute (off the GUI thread) and overlay the heatmap of a sentence or the whole report."""
         draft, generation = self.draft, self._generation
-        if draft is None:
+        if draft is None or not self.ai_enabled:
             return
         if self._heat_handle is not None:
             self._heat_handle.cancel()

@@ -39,6 +39,7 @@ class ReportPanel(QWidget):
     sign_requested = Signal()
     amend_requested = Signal()
     document_changed = Signal()
+    edited = Signal(str)  # a reader action on the report: accept, accept_all, edit, delete, add
     opacity_changed = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -55,6 +56,7 @@ class ReportPanel(QWidget):
         self.status_label.setObjectName("reportStatus")
         self.status_label.setWordWrap(True)
         self.locked = False
+        self.ai_enabled = True
         layout.addWidget(self.banner)
         layout.addWidget(self.model_label)
         layout.addWidget(self.status_label)
@@ -128,7 +130,8 @@ class ReportPanel(QWidget):
 
     def _opacity_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        row.addWidget(QLabel("Heatmap opacity"))
+        self.opacity_label = QLabel("Heatmap opacity")
+        row.addWidget(self.opacity_label)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(45)
@@ -137,7 +140,19 @@ class ReportPanel(QWidget):
         legend = QLabel("low \u25a0\u25a0\u25a0 high")
         legend.setStyleSheet("color: qlineargradient(x1:0, y1:0, x2:1, y2:0, stop:0 #800000, stop:1 #ffff80);")
         row.addWidget(legend)
+        self._ai_widgets = [self.opacity_label, self.opacity, legend]
         return row
+
+    def set_ai_enabled(self, enabled: bool) -> None:
+        """Without AI (reader-study unassisted arm) no AI element is shown: banner, model label,
+        draft / cancel buttons, heatmap opacity, diagnosis."""
+        self.ai_enabled = enabled
+        for widget in (self.model_label, self.draft_button, self.cancel_button, self.diagnosis,
+                       *self._ai_widgets):
+            widget.setVisible(enabled)
+        if not enabled:
+            self.diagnosis.setText("")
+        self.refresh()
 
     # ------------------------------------------------------------------ state
     def set_busy(self, busy: bool, fraction: float = 0.0, message: str = "") -> None:
@@ -182,7 +197,7 @@ class ReportPanel(QWidget):
                 if index == current:
                     self.sentences.setCurrentItem(item)
         self.sentences.blockSignals(False)
-        self.banner.setVisible(not self.locked and any(e.origin == "ai" for e in self.document.entries))
+        self.banner.setVisible(self.ai_enabled and not self.locked and any(e.origin == "ai" for e in self.document.entries))
 
     def current_entry(self) -> int | None:
         item = self.sentences.currentItem()
@@ -203,6 +218,7 @@ class ReportPanel(QWidget):
         if index is not None and self.document.entries[index].needs_review:
             self._change(lambda i: self.document.accept(i))
             self.entry_accepted.emit(index)
+            self.edited.emit("accept")
 
     def accept_all(self) -> None:
         if self.locked:
@@ -213,9 +229,13 @@ class ReportPanel(QWidget):
         self.document_changed.emit()
         for index in pending:
             self.entry_accepted.emit(index)
+        if pending:
+            self.edited.emit("accept_all")
 
     def delete_current(self) -> None:
-        self._change(lambda i: self.document.delete(i))
+        if self.current_entry() is not None and not self.locked:
+            self._change(lambda i: self.document.delete(i))
+            self.edited.emit("delete")
 
     def edit_current(self) -> None:
         index = self.current_entry()
@@ -228,9 +248,12 @@ class ReportPanel(QWidget):
     def edit_entry(self, index: int, text: str) -> None:
         if self.locked:
             return
+        before = list(self.document.entries)
         self.document.edit(index, text)
         self.refresh()
         self.document_changed.emit()
+        if self.document.entries != before:
+            self.edited.emit("edit")
 
     def add_sentence(self) -> None:
         if self.locked:
@@ -239,10 +262,17 @@ class ReportPanel(QWidget):
         if not ok:
             return
         text, ok = QInputDialog.getMultiLineText(self, "Add sentence", "Sentence:")
-        if ok and text.strip():
-            self.document.add(section, text)
-            self.refresh()
-            self.document_changed.emit()
+        if ok:
+            self.add_entry(section, text)
+
+    def add_entry(self, section: str, text: str) -> None:
+        """Add a reader's own sentence at the end of `section` (ignored when blank or locked)."""
+        if self.locked or not text.strip():
+            return
+        self.document.add(section, text)
+        self.refresh()
+        self.document_changed.emit()
+        self.edited.emit("add")
 
     def _change(self, action) -> None:
         index = self.current_entry()
