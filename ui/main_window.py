@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app import __version__, viewing
 from app.ai_service import AiService
+from app.recent import recent_studies, remember_study
 from app.report_service import ReportService
 from app.study import StudyIndex, load_series_task, open_sources_task
 from app.volume import Volume
@@ -41,7 +42,9 @@ log = logging.getLogger(__name__)
 SHORTCUTS = (
     ("Ctrl+O", "Open a DICOM folder"), ("Ctrl+Shift+O", "Open files, a zip or a DICOMDIR"),
     ("Up / Down, wheel", "Next / previous slice"), ("Page Up / Down", "10 slices"),
-    ("1 2 3 4", "Lung, mediastinum, bone, abdomen window"), ("Ctrl+D", "Draft report"),
+    ("1 2 3 4", "Lung, mediastinum, bone, abdomen window"), ("Right-drag", "Window / level"),
+    ("Ctrl+wheel, middle-drag", "Zoom, pan"), ("R", "Reset zoom and pan"), ("M", "Measure distance (toggle)"),
+    ("C", "Cine (toggle)"), ("Ctrl+D", "Draft report"),
     ("Esc", "Cancel the draft"), ("A", "Accept the selected AI sentence"), ("Shift+A", "Accept all"),
     ("F2", "Edit the selected sentence"), ("Del", "Delete the selected sentence"),
     ("Ctrl+N", "Add a sentence"), ("H", "Show / hide the heatmap"), ("F1", "This list"),
@@ -121,6 +124,7 @@ class MainWindow(QMainWindow):
     def _build_series_dock(self) -> None:
         self.series_list = QListWidget()
         self.series_list.setObjectName("seriesList")
+        self.series_list.setIconSize(QSize(64, 64))
         self.series_list.itemActivated.connect(self._on_series_list_item_activated)
         dock = QDockWidget("Series", self)
         dock.setObjectName("seriesDock")
@@ -159,6 +163,8 @@ class MainWindow(QMainWindow):
             ("Open &folder\u2026", QKeySequence.StandardKey.Open, self._on_open_folder_triggered),
             ("Open f&iles, zip or DICOMDIR\u2026", "Ctrl+Shift+O", self._on_open_files_triggered),
         ))
+        self.recent_menu = file_menu.addMenu("&Recent studies")
+        self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
         file_menu.addSeparator()
         self._add_actions(file_menu, (("&Quit", QKeySequence.StandardKey.Quit, self.close),))
         view_menu = self.menuBar().addMenu("&View")
@@ -166,6 +172,12 @@ class MainWindow(QMainWindow):
             (f"{p.name} window", p.key, lambda _=False, name=p.name: self.viewer.apply_preset(name))
             for p in viewing.window_presets()
         ])
+        view_menu.addSeparator()
+        measure = QAction("&Measure distance", self, shortcut="M", checkable=True)
+        measure.toggled.connect(lambda on: self.viewer.set_tool("measure" if on else "crosshair"))
+        cine = QAction("&Cine", self, shortcut="C", checkable=True)
+        cine.triggered.connect(lambda: cine.setChecked(self.viewer.toggle_cine()))
+        view_menu.addActions([measure, cine])
         if self.ai_enabled:
             heat_action = QAction("Show &heatmap", self, shortcut="H", checkable=True, checked=True)
             heat_action.toggled.connect(self.controller.set_heat_visible)
@@ -204,6 +216,8 @@ class MainWindow(QMainWindow):
         self._generation += 1
         generation = self._generation
         self._show_volume(None)
+        for path in paths[:1]:
+            remember_study(path)
         self._open_handle = workers.start_task(
             lambda cancel: open_sources_task(paths, cancel),
             "open study",
@@ -232,6 +246,10 @@ class MainWindow(QMainWindow):
         self.series_list.clear()
         for row in index.series_rows():
             item = QListWidgetItem(row.title)
+            thumb = index.thumbnails.get(row.series_uid)
+            if thumb is not None:
+                image = QImage(thumb.data, thumb.shape[1], thumb.shape[0], thumb.shape[1], QImage.Format.Format_Grayscale8)
+                item.setIcon(QIcon(QPixmap.fromImage(image.copy())))
             item.setToolTip(row.details)
             item.setData(Qt.ItemDataRole.UserRole, row.series_uid)
             self.series_list.addItem(item)
@@ -309,6 +327,15 @@ class MainWindow(QMainWindow):
         for view in self.viewer.views.values():
             view.heat_opacity = opacity
             view.refresh()
+
+    def _on_recent_menu_about_to_show(self) -> None:
+        self.recent_menu.clear()
+        items = recent_studies()
+        if not items:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+        for item in items:
+            action = self.recent_menu.addAction(f"{item['path']}  \u2014 {item['opened'][:16].replace('T', ' ')}")
+            action.triggered.connect(lambda _=False, path=item["path"]: self.open_paths([Path(path)]))
 
     def _on_open_folder_triggered(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a DICOM folder")

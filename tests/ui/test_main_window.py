@@ -74,3 +74,20 @@ def test_a_newer_open_wins_over_an_older_one(qtbot, real_series_dir, tmp_path):
     qtbot.waitUntil(lambda: workers.active_task_count() == 0, timeout=30_000)
     assert window.series_list.count() == 0
     assert window.study.index.series == []
+
+
+def test_series_list_shows_a_thumbnail_and_the_study_is_remembered(qtbot, real_series_dir):
+    from app.recent import recent_studies
+    from ui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.open_paths([real_series_dir])
+    qtbot.waitUntil(lambda: window.series_list.count() == 1, timeout=30_000)
+    assert not window.series_list.item(0).icon().isNull()
+    assert recent_studies()[0]["path"] == str(real_series_dir.resolve())
+    window._on_recent_menu_about_to_show()
+    assert str(real_series_dir.resolve()) in window.recent_menu.actions()[0].text()
+    from ui import workers
+
+    qtbot.waitUntil(lambda: workers.active_task_count() == 0, timeout=30_000)
