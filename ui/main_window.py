@@ -47,7 +47,7 @@ SHORTCUTS = (
     ("C", "Cine (toggle)"), ("Ctrl+D", "Draft report"),
     ("Esc", "Cancel the draft"), ("A", "Accept the selected AI sentence"), ("Shift+A", "Accept all"),
     ("F2", "Edit the selected sentence"), ("Del", "Delete the selected sentence"),
-    ("Ctrl+N", "Add a sentence"), ("H", "Show / hide the heatmap"), ("F1", "This list"),
+    ("Ctrl+N", "Add a sentence"), ("W", "Whole-report attention"), ("H", "Show / hide the heatmap"), ("F1", "This list"),
 )
 
 
@@ -97,6 +97,8 @@ class MainWindow(QMainWindow):
     @auto_draft.setter
     def auto_draft(self, value: bool) -> None:
         self.controller.auto_draft = value
+        if hasattr(self, "auto_draft_action"):
+            self.auto_draft_action.setChecked(value)
 
     def draft_report(self) -> None:
         self.controller.draft_report()
@@ -187,7 +189,12 @@ class MainWindow(QMainWindow):
         if self.ai_enabled:
             self._add_actions(report_menu, (
                 ("&Draft report", "Ctrl+D", controller.draft_report), ("&Cancel draft", "Esc", controller.cancel_draft),
+                ("&Whole-report attention", "W", controller.show_whole_report),
             ))
+            auto = QAction("Draft &automatically on open", self, checkable=True, checked=controller.auto_draft)
+            auto.toggled.connect(lambda on: setattr(controller, "auto_draft", on))
+            report_menu.addAction(auto)
+            self.auto_draft_action = auto
         self._add_actions(report_menu, (
             ("&Accept sentence", "A", panel.accept_current), ("Accept a&ll", "Shift+A", panel.accept_all),
             ("&Edit sentence", "F2", panel.edit_current), ("De&lete sentence", "Del", panel.delete_current),
@@ -350,7 +357,7 @@ class MainWindow(QMainWindow):
             self.open_paths([Path(f) for f in files])
 
     def _on_shortcuts_triggered(self) -> None:
-        ai_only = ("Draft report", "Cancel the draft", "Show / hide the heatmap")
+        ai_only = ("Draft report", "Cancel the draft", "Show / hide the heatmap", "Whole-report attention")
         shown = [(k, v) for k, v in SHORTCUTS if self.ai_enabled or v not in ai_only]
         rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in shown)
         QMessageBox.information(self, "Keyboard shortcuts", f"<table cellpadding=3>{rows}</table>")

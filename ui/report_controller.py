@@ -59,6 +59,7 @@ class ReportController(QObject):
         report_panel.sign_requested.connect(self.sign)
         report_panel.amend_requested.connect(self.amend)
         findings_panel.evidence_requested.connect(self._on_findings_evidence_requested)
+        report_panel.whole_report_requested.connect(self.show_whole_report)
 
     # ------------------------------------------------------------------ series
     def set_volume(self, volume: Volume | None) -> None:
@@ -166,6 +167,15 @@ class ReportController(QObject):
         self.viewer.set_relevance(relevance)
         self.viewer.go_to_slice(item.evidence_slice)
         self.show_heat(item.sentence)
+
+    def show_whole_report(self) -> None:
+        """Where the AI looked for the whole report: relevance strip, most relevant slice, heatmap."""
+        if self.draft is None:
+            return
+        relevance = self.draft.result.report_relevance
+        self.viewer.set_relevance(relevance)
+        self.viewer.go_to_slice(int(np.argmax(relevance)))
+        self.show_heat(None)
 
     def show_heat(self, sentence: int | None) -> None:
         """Compute (off the GUI thread) and overlay the heatmap of a sentence or the whole report."""

@@ -37,6 +37,7 @@ class ReportPanel(QWidget):
     entry_selected = Signal(int)
     entry_accepted = Signal(int)
     sign_requested = Signal()
+    whole_report_requested = Signal()
     amend_requested = Signal()
     document_changed = Signal()
     edited = Signal(str)  # a reader action on the report: accept, accept_all, edit, delete, add
@@ -140,7 +141,11 @@ class ReportPanel(QWidget):
         legend = QLabel("low \u25a0\u25a0\u25a0 high")
         legend.setStyleSheet("color: qlineargradient(x1:0, y1:0, x2:1, y2:0, stop:0 #800000, stop:1 #ffff80);")
         row.addWidget(legend)
-        self._ai_widgets = [self.opacity_label, self.opacity, legend]
+        whole = QPushButton("Whole report")
+        whole.setToolTip("Show where the AI looked for the whole report")
+        whole.clicked.connect(self.whole_report_requested)
+        row.addWidget(whole)
+        self._ai_widgets = [self.opacity_label, self.opacity, legend, whole]
         return row
 
     def set_ai_enabled(self, enabled: bool) -> None:

@@ -62,6 +62,11 @@ def test_draft_appears_marked_as_ai_and_sentences_link_to_slices(qtbot, window):
     assert np.array_equal(grey[:, :, 0], grey[:, :, 2])
     window.controller.set_heat_visible(True)
     assert np.array_equal(axial.heat, plain)
+    # Whole-report attention: the strip shows the report's relevance and the view jumps to its peak.
+    window.controller.show_whole_report()
+    report = window.draft.result.report_relevance
+    assert np.array_equal(axial.relevance, report)
+    assert axial.index == int(np.argmax(report))
 
 
 def test_accept_edit_delete_change_the_document(qtbot, window):
