@@ -1,0 +1,121 @@
+"""`medmpt eval`: score a model package on held-out phantoms through the real runtime.
+
+DATA is a folder made by `medmpt phantom make` (findings.json beside each DICOM series, read
+through app.dicom), or use --generate N to render held-out phantoms in memory (seeds never used
+in training). Prints finding P/R/F1, side+lobe accuracy, BLEU-4 / ROUGE-L / CIDEr-D, diagnosis
+AUC and accuracy, and slice / in-plane pointing beside their chance levels. Must not import ui.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", type=Path, nargs="?", help="phantom folder (from `medmpt phantom make`)")
+    parser.add_argument("--model", type=Path, default=None, help="model package folder (default: the bundled one)")
+    parser.add_argument("--cases", type=int, default=None, help="evaluate at most this many studies")
+    parser.add_argument("--generate", type=int, default=None, metavar="N",
+                        help="render N held-out phantoms in memory instead of reading DATA")
+    parser.add_argument("--seed", type=int, default=0, help="held-out seed for --generate (0..999)")
+    parser.add_argument("--size", type=int, default=None, help="matrix of generated phantoms (default: training mix)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="keep generated phantoms in this folder and reuse them on later runs")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def _num(value, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_figures(r: dict, model: str, source: str) -> str:
+    """The printed evaluation table (also used in MODEL_CARD.md)."""
+    from models.train.metrics import IMPLEMENTATION
+
+    rows = [
+        ("studies", str(r["studies"]), ""),
+        ("finding precision / recall / F1", f"{_pct(r['finding_precision'])} / {_pct(r['finding_recall'])} / "
+         f"{_pct(r['finding_f1'])}", "type-level match"),
+        ("exact finding F1", _pct(r["exact_finding_f1"]), "type, side, lobe, subtype, size class, grade all right"),
+        ("side + lobe accuracy", _pct(r["side_lobe_accuracy"]), "matched nodules and effusions"),
+        ("BLEU-4 / ROUGE-L / CIDEr-D", f"{_num(r['bleu4'])} / {_num(r['rouge_l'])} / {_num(r['cider_d'])}",
+         IMPLEMENTATION),
+        ("severity accuracy / macro AUC", f"{_pct(r['severity_accuracy'])} / {_num(r['severity_macro_auc'])}",
+         "CT-0..CT-3"),
+        ("nodule AUC / accuracy", f"{_num(r['nodule_auc'])} / {_pct(r['nodule_accuracy'])}", ""),
+        ("effusion AUC / accuracy", f"{_num(r['effusion_auc'])} / {_pct(r['effusion_accuracy'])}", ""),
+        ("slice pointing (chance)", f"{_pct(r['slice_pointing'])} ({_pct(r['slice_pointing_chance'])})",
+         f"{r['slice_pointing_sentences']} positive sentences, +/- one sampled slice"),
+        ("in-plane pointing (chance)", f"{_pct(r['inplane_pointing'])} ({_pct(r['inplane_pointing_chance'])})",
+         f"{r['inplane_pointing_sentences']} nodule/effusion sentences, box + one patch"),
+        ("seconds per study", _num(r["seconds_per_study"], 2), "runtime draft, CPU"),
+    ]
+    by_type = ", ".join(f"{k} {_pct(v[0])} (chance {_pct(v[1])}, n={v[2]})"
+                        for k, v in r["slice_pointing_by_type"].items())
+    lines = [f"model: {model}", f"data: {source}", "", "| metric | value | note |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines.append(f"| slice pointing by type | {by_type or 'n/a'} | |")
+    return "\n".join(lines)
+
+
+def _problem(args: argparse.Namespace) -> str | None:
+    if args.generate is None and args.data is None:
+        return "give a phantom folder DATA or --generate N"
+    if args.generate is not None and args.generate < 1:
+        return "--generate needs a positive number of studies"
+    if args.data is not None and not args.data.is_dir():
+        return f"{args.data} is not a folder"
+    if not 0 <= args.seed < 1000:
+        return f"--seed must be in 0..999, got {args.seed}"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    problem = _problem(args)
+    if problem:
+        print(f"medmpt eval: {problem}", file=sys.stderr)
+        return 2
+    from inference.errors import InferenceError
+    from inference.runtime import ReportRuntime
+    from models.train.evaluate import evaluate, folder_studies, generated_studies
+
+    model = args.model or _default_model()
+    if model is None:
+        print("medmpt eval: no model package given and none bundled (--model DIR)", file=sys.stderr)
+        return 2
+    try:
+        runtime = ReportRuntime.load(model, device=args.device)
+    except (InferenceError, OSError, ValueError) as exc:
+        print(f"medmpt eval: cannot load the model package {model}: {exc}", file=sys.stderr)
+        return 2
+    if args.generate is not None:
+        count = min(args.generate, args.cases or args.generate)
+        studies, source = generated_studies(count, args.seed, args.size, args.cache), f"{count} held-out phantoms, seed {args.seed}"
+    else:
+        studies, source = folder_studies(args.data, args.cases), str(args.data)
+    t0 = time.perf_counter()
+    try:
+        figures = evaluate(runtime, studies, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except (FileNotFoundError, InferenceError) as exc:
+        print(f"medmpt eval: {exc}", file=sys.stderr)
+        return 2
+    print(format_figures(figures, f"{runtime.model_info.name} {runtime.model_info.version}", source))
+    print(f"\nwall time {time.perf_counter() - t0:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _default_model() -> Path | None:
+    from app.paths import default_model_dir
+
+    return default_model_dir()

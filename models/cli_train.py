@@ -1,0 +1,93 @@
+"""`medmpt train`: train the tiny MedMPT on synthetic phantoms and write a model package.
+
+Renders `--cases` phantoms (seeded), preprocesses them with the runtime's preprocessing, caches
+them as uint8, trains (report LM + diagnosis heads + explanation losses), and exports the
+package to --out. Needs the 'train' extra (torch). Must not import ui.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from models.train.config import PACKAGE_NAME, TrainSettings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainSettings()
+    parser.add_argument("--out", type=Path, required=True, help="package folder to write (new, empty, or a package)")
+    parser.add_argument("--cases", type=int, default=defaults.cases, help="phantom studies to train on")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of phantoms, weights and order (0..999)")
+    parser.add_argument("--epochs", type=float, default=defaults.epochs, help="passes over the studies")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="wall-time budget; the LR schedule then follows elapsed time")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="folder for the study cache and checkpoints (default: in the temp folder)")
+    parser.add_argument("--workers", type=int, default=2, help="processes rendering phantoms")
+    parser.add_argument("--stream", action="store_true",
+                        help="start training while phantoms are still rendering (faster, not bit-reproducible)")
+    parser.add_argument("--finetune-steps", type=int, default=300,
+                        help="second stage: steps on cached slice embeddings with the slice encoder frozen")
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="torch threads")
+    parser.add_argument("--no-export", action="store_true", help="train only; export later with --export-only")
+    parser.add_argument("--export-only", action="store_true", help="export the package from the checkpoint in --work")
+
+
+def _settings(args: argparse.Namespace) -> TrainSettings:
+    return TrainSettings(cases=args.cases, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+                         lr=args.lr, threads=args.threads, max_minutes=args.max_minutes)
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    if args.cases < args.batch_size:
+        return f"--cases ({args.cases}) must be at least the batch size ({args.batch_size})"
+    if not 0 <= args.seed < 1000:
+        return f"--seed must be in 0..999, got {args.seed}"
+    if args.epochs <= 0 or args.batch_size < 1 or args.workers < 1:
+        return "--epochs, --batch-size and --workers must be positive"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    problem = _check(args)
+    if problem:
+        print(f"medmpt train: {problem}", file=sys.stderr)
+        return 2
+    from models.train.loop import Trainer, fill_in_background
+
+    work = args.work or Path(tempfile.gettempdir()) / f"medmpt-train-s{args.seed}-n{args.cases}"
+    command = "medmpt train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "medmpt train"
+    if not args.export_only:
+        trainer = Trainer(_settings(args), work, log=lambda m: print(m, flush=True))
+        trainer.command = command
+        t0 = time.perf_counter()
+        if args.stream:
+            filler = fill_in_background(trainer.cache, args.workers)
+        else:
+            trainer.cache.fill(args.workers)
+        trainer.run()
+        if args.stream:
+            filler.terminate()
+            filler.join()
+        if args.finetune_steps > 0 and not trainer.finetune:
+            from models.train.finetune import finetune
+
+            finetune(trainer, args.finetune_steps, log=lambda m: print(m, flush=True))
+            trainer.save()
+        print(f"trained {trainer.step} steps in {time.perf_counter() - t0:.0f} s; checkpoint {trainer.checkpoint_path}")
+    if args.no_export:
+        return 0
+    from models.train.bundle import export_checkpoint
+
+    try:
+        out = export_checkpoint(work / "checkpoint.pt", args.out, command=command, name=PACKAGE_NAME)
+    except (FileNotFoundError, FileExistsError) as exc:
+        print(f"medmpt train: {exc}", file=sys.stderr)
+        return 2
+    print(f"package written to {out}")
+    return 0

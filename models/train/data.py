@@ -1,0 +1,171 @@
+"""Training data: phantoms rendered small, preprocessed by inference.preprocess, cached as uint8.
+
+Every training input is made by `inference.preprocess.preprocess` with the package's own
+preprocessing spec, so training and inference cannot drift. Its output is an integer grey
+level g in 0..255 per window mapped to g * (scale / std) - mean / std, so the cache keeps g as
+uint8 and `grey_to_pixels` restores the exact float32 values. The cache is a memmap
+(N, 32, 3, 224, 224) plus one JSON record per study (labels, report, slice map, findings).
+Must not import app or ui.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from inference.preprocess import CTInput, preprocess
+from models.export.package import PREPROCESSING
+from models.phantoms.case import PhantomCase, make_case
+from models.train.config import RENDER_SIZES, RENDER_SLICES, SEVERITY_CLASSES
+
+SPEC = PREPROCESSING
+_NORM = SPEC["normalisation"]
+_STEP = np.float32(float(_NORM["scale"]) / float(_NORM["std"]))
+_OFFSET = np.float32(float(_NORM["mean"]) / float(_NORM["std"]))
+FOCAL_TYPES = ("nodule", "effusion")
+
+
+@dataclass
+class StudyRecord:
+    """What training and evaluation need to know about one cached study."""
+
+    index: int
+    seed: int
+    size: int
+    report: str
+    severity: int  # index in SEVERITY_CLASSES
+    nodule: int
+    effusion: int
+    original_indices: list[int]
+    volume_shape: list[int]
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def render_size(seed: int) -> int:
+    """The in-plane matrix of training phantom `seed` (drawn from the seed)."""
+    return int(np.random.default_rng([seed, 77]).choice(RENDER_SIZES))
+
+
+def ct_input(case: PhantomCase) -> CTInput:
+    """The runtime's CT input for a phantom (slice 0 inferior, spacings from its geometry)."""
+    geo = case.geometry
+    return CTInput(case.hu, z_spacing_mm=float(geo.slice_thickness),
+                   pixel_spacing_mm=(float(geo.pixel_spacing), float(geo.pixel_spacing)))
+
+
+def pixels_to_grey(pixel_values: np.ndarray) -> np.ndarray:
+    """preprocess() pixel values -> the uint8 grey levels they were made from."""
+    return np.rint((pixel_values + _OFFSET) / _STEP).astype(np.uint8)
+
+
+def grey_to_pixels(grey: torch.Tensor) -> torch.Tensor:
+    """uint8 grey levels -> float32 pixel values, bit-identical to preprocess()."""
+    return grey.to(torch.float32) * torch.tensor(_STEP) - torch.tensor(_OFFSET)
+
+
+def severity_index(label: str) -> int:
+    """CT-0..CT-3 -> 0..3 (CT-4, never planned by the phantoms, counts as CT-3)."""
+    return min(int(label.split("-")[1]), len(SEVERITY_CLASSES) - 1)
+
+
+def finding_json(finding) -> dict[str, Any]:
+    """The parts of a ground-truth finding used for supervision and evaluation."""
+    keep = ("type", "side", "lobe", "subtype", "size_mm", "severity", "slice_range", "box")
+    data = {k: getattr(finding, k) for k in keep}
+    data["slice_boxes"] = finding.slice_boxes if finding.type in FOCAL_TYPES else []
+    return data
+
+
+def record_of(case: PhantomCase, index: int, original_indices: np.ndarray) -> StudyRecord:
+    types = {f.type for f in case.findings}
+    return StudyRecord(
+        index=index, seed=case.seed, size=int(case.geometry.columns), report=case.report,
+        severity=severity_index(case.study["covid_severity"]), nodule=int("nodule" in types),
+        effusion=int("effusion" in types), original_indices=[int(i) for i in original_indices],
+        volume_shape=[int(s) for s in case.hu.shape], findings=[finding_json(f) for f in case.findings])
+
+
+def render_study(seed: int, index: int = 0, size: int | None = None,
+                 num_slices: int = RENDER_SLICES) -> tuple[np.ndarray, StudyRecord, PhantomCase]:
+    """Render phantom `seed` small and preprocess it: (uint8 (32, 3, S, S), record, case)."""
+    case = make_case(seed, size=size or render_size(seed), num_slices=num_slices)
+    prepared = preprocess(ct_input(case), SPEC)
+    return pixels_to_grey(prepared.pixel_values[0]), record_of(case, index, prepared.original_indices), case
+
+
+class StudyCache:
+    """A folder holding pixels.u8 (memmap), done.u8 (rendered flags) and records.jsonl."""
+
+    def __init__(self, root: Path, seeds: list[int]) -> None:
+        self.root = Path(root)
+        self.seeds = list(seeds)
+        size = int(SPEC["image_size"])
+        self.shape = (len(self.seeds), int(SPEC["num_slices"]), 3, size, size)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._check_seeds()
+        self.pixels = self._memmap("pixels.u8", self.shape)
+        self.done = self._memmap("done.u8", (len(self.seeds),))
+
+    def _check_seeds(self) -> None:
+        path = self.root / "seeds.json"
+        if path.exists() and json.loads(path.read_text()) != self.seeds:
+            raise ValueError(f"{self.root} caches other phantom seeds; choose another cache folder")
+        path.write_text(json.dumps(self.seeds))
+
+    def _memmap(self, name: str, shape: tuple[int, ...]) -> np.memmap:
+        path = self.root / name
+        mode = "r+" if path.exists() else "w+"
+        return np.memmap(path, dtype=np.uint8, mode=mode, shape=shape)
+
+    def records(self) -> list[StudyRecord]:
+        """Records of the rendered studies, by index."""
+        found: dict[int, StudyRecord] = {}
+        for path in sorted(self.root.glob("records-*.jsonl")):
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    record = StudyRecord(**json.loads(line))
+                    found[record.index] = record
+        return [found[i] for i in sorted(found) if self.done[i]]
+
+    def fill(self, workers: int = 2, log=print) -> None:
+        """Render every missing study (in `workers` processes)."""
+        todo = [i for i in range(len(self.seeds)) if not self.done[i]]
+        if not todo:
+            return
+        jobs = [(str(self.root), self.seeds, todo[w::workers], w) for w in range(workers)]
+        if workers == 1:
+            _fill_worker(*jobs[0], log=log)
+            return
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            pool.starmap(_fill_worker, jobs)
+
+
+def _fill_worker(root: str, seeds: list[int], indices: list[int], worker: int, log=None) -> None:
+    torch.set_num_threads(1)
+    cache = StudyCache(Path(root), seeds)
+    with open(Path(root) / f"records-{worker}.jsonl", "a", encoding="utf-8") as out:
+        for count, index in enumerate(indices):
+            grey, record, _ = render_study(seeds[index], index)
+            cache.pixels[index] = grey
+            out.write(json.dumps(asdict(record)) + "\n")
+            out.flush()
+            cache.done[index] = 1
+            if count % 100 == 0:
+                cache.pixels.flush()
+                cache.done.flush()
+                print(f"cache worker {worker}: {count}/{len(indices)} studies", flush=True)
+    cache.pixels.flush()
+    cache.done.flush()
+
+
+def training_seeds(cases: int, seed: int) -> list[int]:
+    """Phantom seeds of a training run: seed * 1_000_000 + 0 .. cases-1."""
+    if not 0 <= seed < 1000:
+        raise ValueError(f"training seed must be in 0..999, got {seed}")
+    return [seed * 1_000_000 + i for i in range(cases)]

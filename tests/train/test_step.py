@@ -1,0 +1,71 @@
+"""A training step on a tiny batch lowers the loss; the CLIs refuse bad arguments clearly."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from models.medmpt.model import build_model  # noqa: E402
+from models.train.config import TrainSettings, phantom_config  # noqa: E402
+from models.train.step import compute_losses, make_batch, train_step  # noqa: E402
+from models.train.targets import study_targets  # noqa: E402
+
+
+def _tiny_model(vocab_size: int):
+    config = replace(phantom_config(vocab_size), vision_width=32, vision_depth=1, vision_heads=2,
+                     vision_mlp=64, fusion_layers=1, fusion_heads=2, fusion_ffn=64, text_width=32,
+                     text_layers=1, text_heads=2, text_ffn=64)
+    return build_model(config, seed=0)
+
+
+@pytest.mark.slow
+def test_training_steps_lower_every_loss_term(small_studies, report_tokenizer):
+    torch.manual_seed(0)
+    model = _tiny_model(report_tokenizer.get_vocab_size())
+    grey = np.stack([g for g, _, _ in small_studies])
+    records = [r for _, r, _ in small_studies]
+    targets = [study_targets(r, report_tokenizer, model.config.grid) for r in records]
+    batch = make_batch(grey, records, targets, pad=0)
+    settings = TrainSettings()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.eval()
+    with torch.no_grad():
+        before = {k: float(v) for k, v in compute_losses(model, batch, settings).items()}
+    for _ in range(6):
+        train_step(model, optimiser, batch, settings)
+    model.eval()
+    with torch.no_grad():
+        after = {k: float(v) for k, v in compute_losses(model, batch, settings).items()}
+    assert after["loss"] < 0.9 * before["loss"]
+    assert after["text"] < before["text"] and after["diagnosis"] < before["diagnosis"]
+
+
+def _parse(module, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_train_cli_refuses_bad_arguments(tmp_path, capsys):
+    from models import cli_train
+
+    assert cli_train.run(_parse(cli_train, ["--out", str(tmp_path), "--cases", "2"])) == 2
+    assert "at least the batch size" in capsys.readouterr().err
+    assert cli_train.run(_parse(cli_train, ["--out", str(tmp_path), "--seed", "5000"])) == 2
+    assert "--seed" in capsys.readouterr().err
+
+
+def test_eval_cli_refuses_missing_data_and_models(tmp_path, capsys):
+    from models import cli_eval
+
+    assert cli_eval.run(_parse(cli_eval, [])) == 2
+    assert "DATA or --generate" in capsys.readouterr().err
+    assert cli_eval.run(_parse(cli_eval, [str(tmp_path / "absent")])) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert cli_eval.run(_parse(cli_eval, ["--generate", "1", "--model", str(tmp_path)])) == 2
+    assert "cannot load the model package" in capsys.readouterr().err
