@@ -59,13 +59,15 @@ def restore_document(sections: dict[str, str], ai_sentences: list[tuple[str, str
     """Rebuild the editor's entries from saved text: AI sentences still as drafted keep their
     marking (accepted if the audit says so), other text is the reader's; AI sentences no longer
     in the text are kept as deleted."""
-    by_text = {(section, text): i for i, (section, text) in enumerate(ai_sentences)}
+    by_text: dict[tuple[str, str], list[int]] = {}
+    for i, (section, text) in enumerate(ai_sentences):
+        by_text.setdefault((section, text), []).append(i)
     entries: list[Entry] = []
     used: set[int] = set()
     for section in SECTIONS:
         for text in split_sentences(sections.get(section, "")):
-            index = by_text.get((section, text))
-            if index is None or index in used:
+            index = next((i for i in by_text.get((section, text), []) if i not in used), None)
+            if index is None:
                 entries.append(Entry(text, section))
                 continue
             used.add(index)

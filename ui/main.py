@@ -35,10 +35,14 @@ def _wait_for_tasks(app, timeout_s: float = 120.0) -> None:
     from ui import workers
 
     deadline = time.monotonic() + timeout_s
+    idle_since = None
     while time.monotonic() < deadline:
         app.processEvents()
-        if workers.active_task_count() == 0:
-            app.processEvents()
+        if workers.active_task_count():
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > 0.5:  # idle, and results delivered: a finished task may start another
             return
         time.sleep(0.01)
     log.warning("tasks still running after %.0f s; taking the screenshot anyway", timeout_s)

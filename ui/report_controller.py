@@ -86,6 +86,8 @@ class ReportController(QObject):
             return
         self.panel.set_document(opened.document)
         self._show_status(opened.status, restored=True)
+        if self.auto_draft and not opened.status.locked:
+            self.draft_report()  # for the heatmaps: the restored text stays as it is
         self.report_ready.emit()
 
     # ------------------------------------------------------------------ draft

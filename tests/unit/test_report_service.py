@@ -80,3 +80,9 @@ def test_refuses_to_save_into_another_series(tmp_path, drafted):
     service.open_series(other_key)
     with pytest.raises(ValueError, match="do not match"):
         service.start_from_draft(other_key, draft, volume)  # a draft of series 7 onto series 8
+
+
+def test_restore_matches_repeated_ai_sentences_one_to_one():
+    ai = [("FINDINGS", "No effusion."), ("FINDINGS", "No effusion."), ("FINDINGS", "Clear lungs.")]
+    doc = restore_document({"FINDINGS": "No effusion. No effusion. Clear lungs."}, ai, accepted=set())
+    assert [(e.status, e.ai_index) for e in doc.entries] == [("ai", 0), ("ai", 1), ("ai", 2)]
