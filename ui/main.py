@@ -49,6 +49,19 @@ def _wait_for_tasks(app, timeout_s: float = 120.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _run(argv)
+    if getattr(sys, "frozen", False):
+        # In the PyInstaller bundle a C extension's refcount bug can abort the interpreter's final
+        # garbage collection after a clean run; everything is saved and flushed by now, so leave
+        # without it. (Not seen outside the bundle, where the normal exit is kept.)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     args = _parse(list(sys.argv[1:] if argv is None else argv))
     headless = args.screenshot is not None or args.self_test
     if headless:
