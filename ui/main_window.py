@@ -225,15 +225,9 @@ class MainWindow(QMainWindow):
         self._show_volume(None)
         for path in paths[:1]:
             remember_study(path)
-        self._open_handle = workers.start_task(
-            lambda cancel: open_sources_task(paths, cancel),
-            "open study",
-            on_progress=self._on_task_progressed,
-            on_finished=lambda index: self._on_open_finished(generation, index),
-            on_error=lambda exc: self._on_task_errored("Opening the study", exc),
-            on_cancelled=lambda: self.progress.setVisible(False),
-        )
-        self.progress.setVisible(True)
+        self._open_handle = self._start_io(
+            lambda cancel: open_sources_task(paths, cancel), "Opening the study",
+            lambda index: self._on_open_finished(generation, index))
         self.statusBar().showMessage("Reading DICOM headers\u2026")
 
     def close_study(self) -> None:
@@ -278,15 +272,19 @@ class MainWindow(QMainWindow):
         self._generation += 1
         generation, study = self._generation, self.study
         self._show_volume(None)
-        self._load_handle = workers.start_task(
-            lambda cancel: load_series_task(study, series_key, cancel),
-            "load series",
-            on_progress=self._on_task_progressed,
-            on_finished=lambda volume: self._on_load_finished(generation, volume),
-            on_error=lambda exc: self._on_task_errored("Loading the series", exc),
+        self._load_handle = self._start_io(
+            lambda cancel: load_series_task(study, series_key, cancel), "Loading the series",
+            lambda volume: self._on_load_finished(generation, volume))
+
+    def _start_io(self, factory, what: str, on_finished) -> workers.TaskHandle:
+        """A DICOM task with the status-bar progress and error reporting every such task shares."""
+        handle = workers.start_task(
+            factory, what.lower(), on_progress=self._on_task_progressed, on_finished=on_finished,
+            on_error=lambda exc: self._on_task_errored(what, exc),
             on_cancelled=lambda: self.progress.setVisible(False),
         )
         self.progress.setVisible(True)
+        return handle
 
     def _on_load_finished(self, generation: int, volume: Volume) -> None:
         self.progress.setVisible(False)

@@ -75,6 +75,16 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 2000, min_frequency:
     Unknown words fall back to character pieces, never [UNK] for seen characters.
     """
     tokenizer = _bert_pipeline(Tokenizer(models.WordPiece(vocab={"[UNK]": 0}, unk_token="[UNK]")), True)
+    fit_word_vocabulary(tokenizer, texts, vocab_size, min_frequency)
+    _add_template(tokenizer)
+    return tokenizer
+
+
+def fit_word_vocabulary(tokenizer: Tokenizer, texts: Iterable[str], vocab_size: int,
+                        min_frequency: int = 1) -> None:
+    """Give `tokenizer` (normalizer and pre-tokenizer set) a deterministic WordPiece vocabulary:
+    the specials, every character seen (alone and as `##` continuation), then whole words by
+    frequency (ties alphabetical) up to `vocab_size` (characters are always kept)."""
     counts: Counter[str] = Counter()
     for text in texts:
         normalised = tokenizer.normalizer.normalize_str(text)
@@ -86,8 +96,6 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 2000, min_frequency:
     tokens += ranked[: max(0, vocab_size - len(tokens))]
     vocab = {token: index for index, token in enumerate(tokens)}
     tokenizer.model = models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100)
-    _add_template(tokenizer)
-    return tokenizer
 
 
 def from_vocab_file(path: Path, lowercase: bool = True) -> Tokenizer:

@@ -10,12 +10,11 @@ Must not import app, ui or inference.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-from models.medmpt.tokenizer import SPECIAL_TOKENS
+from models.medmpt.tokenizer import SPECIAL_TOKENS, fit_word_vocabulary
 
 
 def _pipeline(tokenizer: Tokenizer) -> Tokenizer:
@@ -30,16 +29,7 @@ def _pipeline(tokenizer: Tokenizer) -> Tokenizer:
 def train_report_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> Tokenizer:
     """A WordPiece tokenizer over the words of `texts` (at most `vocab_size` entries plus chars)."""
     tokenizer = _pipeline(Tokenizer(models.WordPiece(vocab={"[UNK]": 0}, unk_token="[UNK]")))
-    counts: Counter[str] = Counter()
-    for text in texts:
-        normalised = tokenizer.normalizer.normalize_str(text)
-        counts.update(word for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalised))
-    chars = sorted({char for word in counts for char in word})
-    tokens = list(SPECIAL_TOKENS) + chars + [f"##{char}" for char in chars]
-    ranked = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))
-    tokens += ranked[: max(0, vocab_size - len(tokens))]
-    tokenizer.model = models.WordPiece(vocab={t: i for i, t in enumerate(tokens)}, unk_token="[UNK]",
-                                       max_input_chars_per_word=100)
+    fit_word_vocabulary(tokenizer, texts, vocab_size)
     tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
