@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.drafting import ReportDraft
+from app.findings_review import ReviewItem
 from app.report_document import SECTIONS, Entry, ReportDocument
 from app.reports import (
     AuditAction,
@@ -124,6 +125,13 @@ class ReportService:
 
     def accept_sentence(self, key: SeriesKey, ai_index: int) -> None:
         self._check(key).accept_sentence(ai_index)
+
+    def record_verdict(self, key: SeriesKey, item: ReviewItem) -> None:
+        """Audit a clinician's agree / disagree on an AI finding (who, when, what)."""
+        session = self._check(key)
+        self.store.record(AuditAction.REVIEWED_FINDING, item.reviewer, session.report_id, session.version,
+                          {"kind": item.kind, "finding": item.label, "verdict": item.verdict,
+                           "sentence": item.sentence, "at": item.when})
 
     def sign(self, key: SeriesKey, document: ReportDocument, reader_name: str) -> ReportStatus:
         session = self._check(key)

@@ -59,6 +59,7 @@ class ReportController(QObject):
         report_panel.sign_requested.connect(self.sign)
         report_panel.amend_requested.connect(self.amend)
         findings_panel.evidence_requested.connect(self._on_findings_evidence_requested)
+        findings_panel.verdict_recorded.connect(self._on_findings_verdict_recorded)
         report_panel.whole_report_requested.connect(self.show_whole_report)
 
     # ------------------------------------------------------------------ series
@@ -212,6 +213,13 @@ class ReportController(QObject):
         if self.volume is not None and entry.ai_index is not None:
             key, ai_index = key_of(self.volume), entry.ai_index
             self._store_task(lambda: self.reports.accept_sentence(key, ai_index), None)
+
+    def _on_findings_verdict_recorded(self, index: int) -> None:
+        if self.volume is None or self.status is None:
+            self.message.emit("Verdict not saved: this series has no stored report yet")
+            return
+        key, item = key_of(self.volume), self.findings.items[index]
+        self._store_task(lambda: self.reports.record_verdict(key, item), None)
 
     def _on_autosave_timeout(self) -> None:
         if self.volume is None or self.status is None or self.panel.locked:

@@ -34,6 +34,7 @@ class AuditAction(StrEnum):
     SIGNED = "signed"
     AMENDED = "amended"
     EXPORTED = "exported"
+    REVIEWED_FINDING = "reviewed finding"  # a clinician agreed or disagreed with an AI finding
 
 
 def utc_now() -> str:

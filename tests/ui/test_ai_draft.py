@@ -99,7 +99,7 @@ def test_switching_study_mid_draft_never_shows_that_draft(qtbot, window, tmp_pat
 
 def test_findings_review_jumps_to_evidence_and_records_verdicts(qtbot, window):
     window.draft_report()
-    qtbot.waitUntil(lambda: window.draft is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: window.controller.status is not None, timeout=120_000)  # report stored
     _wait_idle(qtbot)
     panel = window.findings_panel
     diagnoses = [i for i, item in enumerate(panel.items) if item.kind == "diagnosis"]
@@ -115,6 +115,13 @@ def test_findings_review_jumps_to_evidence_and_records_verdicts(qtbot, window):
     assert panel.items[row].verdict == "disagree" and panel.items[row].reviewer == "Dr. Reviewer"
     assert panel.items[row].when
     _wait_idle(qtbot)
+    # The verdict is in the report's audit trail: who, what, which finding.
+    from app.reports import AuditAction
+
+    store = window.controller.reports.store
+    rows = [e for e in store.audit(window.controller.status.report_id) if e.action == AuditAction.REVIEWED_FINDING]
+    assert [(e.who, e.details["verdict"], e.details["finding"]) for e in rows] == [
+        ("Dr. Reviewer", "disagree", panel.items[row].label)]
 
 
 def test_the_event_loop_keeps_running_during_load_and_inference(qtbot, window, real_series_dir):
