@@ -11,11 +11,10 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from app import paths
 from app.drafting import ReportDraft, draft_report_task
 from app.tasks import CancelToken, Progress
+from app.viewing import heat_to_uint8
 from app.volume import Volume
 from inference.package import load_package
 from inference.runtime import ReportRuntime
@@ -91,5 +90,4 @@ class AiService:
 def heat_uint8_task(draft: ReportDraft, sentence: int | None, cancel: CancelToken | None = None):
     """The (Z, Y, X) uint8 heatmap of one sentence (None: the whole report), as a task."""
     yield Progress(0.0, "Computing the heatmap\u2026")
-    heat = draft.result.heatmap_volume(sentence)
-    return (np.clip(heat, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return heat_to_uint8(draft.result.heatmap_volume(sentence))

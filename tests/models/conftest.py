@@ -13,10 +13,9 @@ ort = pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="session")
-def tiny_package(tmp_path_factory) -> Path:
-    from models.testing import make_random_package
-
-    return make_random_package(tmp_path_factory.mktemp("tiny-package"), config="tiny", seed=0)
+def tiny_package(random_package) -> Path:
+    """The session's tiny random package (tests/conftest.py: config tiny, seed 0), built once."""
+    return random_package
 
 
 @pytest.fixture(scope="session")
