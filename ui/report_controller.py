@@ -154,31 +154,33 @@ class ReportController(QObject):
 
     def _on_panel_entry_selected(self, index: int) -> None:
         sentence = self._draft_sentence_for(index)
-        if sentence is None:
-            return
-        chosen = self.draft.result.sentences[sentence]
-        self.viewer.set_relevance(chosen.slice_relevance)
-        self.viewer.go_to_slice(chosen.most_relevant_slice)
-        self.show_heat(sentence)
+        if sentence is not None:
+            self.show_evidence(sentence)
 
     def _on_findings_evidence_requested(self, index: int) -> None:
         item = self.findings.items[index]
-        if self.draft is None or item.evidence_slice is None:
-            return
-        result = self.draft.result
-        relevance = result.sentences[item.sentence].slice_relevance if item.sentence is not None else result.report_relevance
-        self.viewer.set_relevance(relevance)
-        self.viewer.go_to_slice(item.evidence_slice)
-        self.show_heat(item.sentence)
+        if item.evidence_slice is not None:
+            self.show_evidence(item.sentence, item.evidence_slice)
 
     def show_whole_report(self) -> None:
         """Where the AI looked for the whole report: relevance strip, most relevant slice, heatmap."""
+        self.show_evidence(None)
+
+    def show_evidence(self, sentence: int | None, slice_index: int | None = None) -> None:
+        """Relevance strip, jump (to `slice_index`, else the most relevant slice) and heatmap of a
+        draft sentence, or of the whole report when `sentence` is None."""
         if self.draft is None:
             return
-        relevance = self.draft.result.report_relevance
+        result = self.draft.result
+        if sentence is None:
+            relevance = result.report_relevance
+            default_slice = int(np.argmax(relevance))
+        else:
+            relevance = result.sentences[sentence].slice_relevance
+            default_slice = result.sentences[sentence].most_relevant_slice
         self.viewer.set_relevance(relevance)
-        self.viewer.go_to_slice(int(np.argmax(relevance)))
-        self.show_heat(None)
+        self.viewer.go_to_slice(default_slice if slice_index is None else slice_index)
+        self.show_heat(sentence)
 
     def show_heat(self, sentence: int | None) -> None:
         """Compute (off the GUI thread) and overlay the heatmap of a sentence or the whole report."""

@@ -157,11 +157,8 @@ class SliceView(QWidget):
         painter.end()
 
     def _paint_crosshair(self, painter: QPainter, target: QRectF) -> None:
-        col, row = self._cursor_in_image()
-        sx = target.width() / self._image.width()
-        sy = target.height() / self._image.height()
-        x = target.left() + (col + 0.5) * sx
-        y = target.top() + (row + 0.5) * sy
+        centre = self._widget_point(self.cursor_zyx)
+        x, y = centre.x(), centre.y()
         painter.setPen(QPen(QColor(80, 200, 255, 140), 1))
         painter.drawLine(QPointF(target.left(), y), QPointF(target.right(), y))
         painter.drawLine(QPointF(x, target.top()), QPointF(x, target.bottom()))
@@ -194,9 +191,7 @@ class SliceView(QWidget):
     def _widget_point(self, zyx: tuple[float, ...]) -> QPointF:
         """Widget position of a fractional voxel position on this plane."""
         target = self.image_rect()
-        z, y, x = zyx
-        nz = self.volume.shape[0]
-        col, row = {"axial": (x, y), "coronal": (x, nz - 1 - z), "sagittal": (y, nz - 1 - z)}[self.plane]
+        col, row = self._image_position(zyx)
         return QPointF(target.left() + (col + 0.5) / self._image.width() * target.width(),
                        target.top() + (row + 0.5) / self._image.height() * target.height())
 
@@ -204,12 +199,22 @@ class SliceView(QWidget):
         target = self.image_rect()
         col = (point.x() - target.left()) / target.width() * self._image.width() - 0.5
         row = (point.y() - target.top()) / target.height() * self._image.height() - 0.5
+        return self._voxel_from_image(col, row, float(self.index))
+
+    def _image_position(self, zyx: tuple[float, ...]) -> tuple[float, float]:
+        """(column, row) in this plane's displayed image of a voxel position (z, y, x)."""
+        z, y, x = zyx
+        nz = self.volume.shape[0]
+        return {"axial": (x, y), "coronal": (x, nz - 1 - z), "sagittal": (y, nz - 1 - z)}[self.plane]
+
+    def _voxel_from_image(self, col, row, index):
+        """Voxel position (z, y, x) of (column, row) in the displayed image; inverse of _image_position."""
         nz = self.volume.shape[0]
         if self.plane == "axial":
-            return (float(self.index), row, col)
+            return (index, row, col)
         if self.plane == "coronal":
-            return (nz - 1 - row, float(self.index), col)
-        return (nz - 1 - row, col, float(self.index))
+            return (nz - 1 - row, index, col)
+        return (nz - 1 - row, col, index)
 
     STRIP_WIDTH = 12
 
@@ -232,11 +237,6 @@ class SliceView(QWidget):
         painter.setPen(QPen(QColor("#40c0ff"), 2))
         painter.drawLine(QPointF(rect.left() - 4, marker), QPointF(rect.right(), marker))
 
-    def _cursor_in_image(self) -> tuple[int, int]:
-        z, y, x = self.cursor_zyx
-        nz = self.volume.shape[0]
-        return {"axial": (x, y), "coronal": (x, nz - 1 - z), "sagittal": (y, nz - 1 - z)}[self.plane]
-
     # ------------------------------------------------------------------ input
     def voxel_at(self, point: QPointF) -> tuple[int, int, int] | None:
         target = self.image_rect()
@@ -244,12 +244,7 @@ class SliceView(QWidget):
             return None
         col = int((point.x() - target.left()) / target.width() * self._image.width())
         row = int((point.y() - target.top()) / target.height() * self._image.height())
-        nz = self.volume.shape[0]
-        if self.plane == "axial":
-            return (self.index, row, col)
-        if self.plane == "coronal":
-            return (nz - 1 - row, self.index, col)
-        return (nz - 1 - row, col, self.index)
+        return self._voxel_from_image(col, row, self.index)
 
     def wheelEvent(self, event) -> None:  # noqa: N802 (Qt name)
         step = 1 if event.angleDelta().y() > 0 else -1
