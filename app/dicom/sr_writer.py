@@ -5,7 +5,8 @@ radiologist as person observer; the AI model as device observer), the model's Al
 Identification (TID 4019: name, version, family, hash as parameter), then Findings and Impression
 containers of TEXT items; the items that are AI sentences carry INFERRED FROM IMAGE references to
 their evidence slices. The source series is referenced in the Current Requested Procedure
-Evidence Sequence. Takes plain data (SRDocument); must not import Qt, app.reports or app.export.
+Evidence Sequence; an amendment references the SR of the version it replaces in the Predecessor
+Documents Sequence. Takes plain data (SRDocument); must not import Qt, app.reports or app.export.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from highdicom.sr import CodedConcept
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import generate_uid
+from pydicom.uid import EnhancedSRStorage, generate_uid
 
 REPORT_TITLE = CodedConcept("18748-4", "LN", "Diagnostic Imaging Report")
 SECTION_CODES = {"FINDINGS": (codes.DCM.Findings, codes.DCM.Finding),
@@ -62,6 +63,8 @@ class SRDocument:
     institution_name: str = ""
     series_number: int = 9901
     instance_number: int = 1
+    # (SeriesInstanceUID, SOPInstanceUID) of the Enhanced SRs (same study) this document replaces
+    predecessors: tuple[tuple[str, str], ...] = ()
 
 
 def dicom_person_name(name: str) -> str:
@@ -178,6 +181,17 @@ def _context(doc: SRDocument) -> list:
     return items
 
 
+def _predecessors(doc: SRDocument) -> list[Dataset] | None:
+    """The SRs this document replaces, as the minimal datasets highdicom's previous_versions takes."""
+    datasets = []
+    for series_uid, sop_uid in doc.predecessors:
+        ds = Dataset()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = doc.StudyInstanceUID, series_uid
+        ds.SOPClassUID, ds.SOPInstanceUID = EnhancedSRStorage, sop_uid
+        datasets.append(ds)
+    return datasets or None
+
+
 def build_sr(doc: SRDocument, header: Dataset, sop_instance_uid: str | None = None,
              series_instance_uid: str | None = None) -> Dataset:
     """The Enhanced SR dataset; `header` (one source image's header) supplies patient and study."""
@@ -202,6 +216,7 @@ def build_sr(doc: SRDocument, header: Dataset, sop_instance_uid: str | None = No
         institution_name=doc.institution_name or None,
         verifying_observer_name=dicom_person_name(doc.reader_name) or None,
         verifying_organization=(doc.institution_name or "Unspecified") if signed else None,
+        previous_versions=_predecessors(doc),
         specific_character_set="ISO_IR 192")  # UTF-8: report text is free text (µ, ×, —, accents)
     try:
         with warnings.catch_warnings():
@@ -224,10 +239,11 @@ def write_sr(doc: SRDocument, header: Dataset, path: str | Path, **kwargs: str) 
 
 
 def read_sr(path: str | Path) -> dict:
-    """What an SR says: sections (text), per-piece evidence UIDs, observers, algorithm, references."""
+    """What an SR says: sections (text), per-piece evidence UIDs, observers, algorithm, references
+    (source series; predecessors as (StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID))."""
     ds = dcmread(path)
     out: dict = {"sections": {}, "evidence": [], "person_observers": [], "algorithm": {}, "comments": [],
-                 "referenced_series": [], "CompletionFlag": ds.get("CompletionFlag", ""),
+                 "referenced_series": [], "predecessors": [], "CompletionFlag": ds.get("CompletionFlag", ""),
                  "VerificationFlag": ds.get("VerificationFlag", "")}
     names = {v[0].value: k for k, v in SECTION_CODES.items()}
     for item in ds.ContentSequence:
@@ -248,4 +264,7 @@ def read_sr(path: str | Path) -> dict:
             out["comments"].append(item.TextValue)
     for study in ds.get("CurrentRequestedProcedureEvidenceSequence", []):
         out["referenced_series"] += [s.SeriesInstanceUID for s in study.ReferencedSeriesSequence]
+    for study in ds.get("PredecessorDocumentsSequence", []):
+        out["predecessors"] += [(study.StudyInstanceUID, series.SeriesInstanceUID, sop.ReferencedSOPInstanceUID)
+                                for series in study.ReferencedSeriesSequence for sop in series.ReferencedSOPSequence]
     return out

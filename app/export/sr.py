@@ -1,5 +1,10 @@
 """DICOM SR export of a report bundle (built by app.dicom.sr_writer, de-identified on request).
 
+UIDs are derived from the installation's secret, the report id and the version, so version N's
+SR always has the same SOP Instance UID (versions never change once saved), and the SR of an
+amendment can name the SR of the version it replaces in its Predecessor Documents Sequence
+whether or not that one was exported.
+
 Must not import pydicom or highdicom itself (they live in app.dicom) nor Qt.
 """
 
@@ -17,7 +22,22 @@ def derived_uid(secret: str, *parts: object) -> str:
     return f"2.25.{int(digest[:32], 16)}"
 
 
-def _document(bundle: ExportBundle):  # noqa: ANN202 - app.dicom.sr_writer.SRDocument
+def sr_uids(secret: str, report_id: int, version: int) -> tuple[str, str]:
+    """(SeriesInstanceUID, SOPInstanceUID) of the SR of one report version (one SR series per report)."""
+    return derived_uid(secret, "sr-series", report_id), derived_uid(secret, "sr", report_id, version)
+
+
+def replaced_version(bundle: ExportBundle) -> int | None:
+    """The signed version the exported one replaces: the one an amendment amends; for an unsigned
+    draft after a signature (an amendment in progress), the latest signed version; else None."""
+    if bundle.version.amends_version is not None:
+        return bundle.version.amends_version
+    if not bundle.signed and bundle.chain:
+        return bundle.chain[-1].version
+    return None
+
+
+def _document(bundle: ExportBundle, secret: str):  # noqa: ANN202 - app.dicom.sr_writer.SRDocument
     from app.dicom.sr_writer import SRDocument, SRSentence
 
     header, draft = bundle.header, bundle.draft
@@ -28,6 +48,7 @@ def _document(bundle: ExportBundle):  # noqa: ANN202 - app.dicom.sr_writer.SRDoc
     sentences = tuple(SRSentence(s.text, s.section, tuple(e.SOPInstanceUID for e in s.evidence))
                       for s in (draft.sentences if draft else ()))
     last = bundle.chain[-1] if bundle.signed and bundle.chain else None
+    replaced = replaced_version(bundle)
     return SRDocument(
         StudyInstanceUID=bundle.report.StudyInstanceUID, SeriesInstanceUID=bundle.report.SeriesInstanceUID,
         sections=dict(bundle.sections), sentences=sentences, sources=sources,
@@ -37,7 +58,8 @@ def _document(bundle: ExportBundle):  # noqa: ANN202 - app.dicom.sr_writer.SRDoc
         amendment_reason=last.reason if last and last.amends_version is not None else "",
         provenance=bundle.provenance_line,
         institution_name=str(header.get("InstitutionName", "") or ""),
-        instance_number=bundle.version.version)
+        instance_number=bundle.version.version,
+        predecessors=(sr_uids(secret, bundle.report.report_id, replaced),) if replaced is not None else ())
 
 
 def write_sr_export(bundle: ExportBundle, path: Path, secret: str, deidentify: bool = False) -> None:
@@ -50,11 +72,10 @@ def write_sr_export(bundle: ExportBundle, path: Path, secret: str, deidentify: b
             "a DICOM SR needs one of the source CT images for the patient and study attributes, and none "
             "of the files recorded with this report can be read; export from the DICOM folder instead "
             "(medmpt export FOLDER --format sr)")
-    report_id, version = bundle.report.report_id, bundle.version.version
+    series_uid, sop_uid = sr_uids(secret, bundle.report.report_id, bundle.version.version)
     try:
-        sr = build_sr(_document(bundle), bundle.header,
-                      sop_instance_uid=derived_uid(secret, "sr", report_id, version),
-                      series_instance_uid=derived_uid(secret, "sr-series", report_id))
+        sr = build_sr(_document(bundle, secret), bundle.header, sop_instance_uid=sop_uid,
+                      series_instance_uid=series_uid)
     except SRError as exc:
         raise ExportError(str(exc)) from exc
     if deidentify:

@@ -71,6 +71,47 @@ def test_amended_sr_is_valid_and_carries_the_reason(session: ReportSession, tmp_
     assert [e[0] for e in read_sr(path)["evidence"]] == ["IMPRESSION"]
 
 
+def test_amendment_sr_references_the_sr_of_the_version_it_replaces(session: ReportSession, study: Study,
+                                                                   tmp_path: Path) -> None:
+    def export(name: str, version: int | None = None, deidentify: bool = False) -> Path:
+        return export_report(session.store, session.report_id, "sr", tmp_path / name, user="r", version=version,
+                             deidentify=deidentify)
+
+    _signed(session)
+    original = session.version
+    first = pydicom.dcmread(export("original.dcm"))
+    assert read_sr(tmp_path / "original.dcm")["predecessors"] == []  # a first signature replaces nothing
+    session.amend("Nodule size corrected")
+    session.save_draft({**EDITED, "FINDINGS": "A 7 mm nodule."}, session.version)
+    draft = read_sr(export("amendment-draft.dcm", version=session.version))  # unsigned amendment in progress
+    first_amendment = session.sign("Łukasz Dvořák").version
+    amended = export("amended.dcm")
+    assert dciodvfy_errors(amended) == []
+    back, ds = read_sr(amended), pydicom.dcmread(amended)
+    reference = (study.volume.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID)
+    assert back["predecessors"] == [reference] and draft["predecessors"] == [reference]
+    predecessor = ds.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert predecessor.ReferencedSOPClassUID == first.SOPClassUID
+    assert back["person_observers"] == ["Dvořák^Łukasz"] and back["sections"]["FINDINGS"] == "A 7 mm nodule."
+    assert ds.SeriesInstanceUID == first.SeriesInstanceUID and ds.SOPInstanceUID != first.SOPInstanceUID
+    # UIDs are stable per version: the replaced version re-exported later is the one referenced.
+    assert pydicom.dcmread(export("again.dcm", version=original)).SOPInstanceUID == first.SOPInstanceUID
+    assert pydicom.dcmread(export("amended-again.dcm")).SOPInstanceUID == ds.SOPInstanceUID
+    # A second amendment replaces the first one, not the original.
+    session.amend("Impression clarified")
+    session.save_draft({**EDITED, "FINDINGS": "A 7 mm nodule.", "IMPRESSION": "Nodule, follow up."}, session.version)
+    session.sign("Dr Jane Reader")
+    second = export("second.dcm")
+    assert dciodvfy_errors(second) == []
+    assert read_sr(second)["predecessors"] == [(study.volume.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)]
+    # De-identified copies keep the link: the reference is remapped like the UID it points at.
+    deid_original = pydicom.dcmread(export("deid-original.dcm", version=original, deidentify=True))
+    deid_amended = export("deid-amended.dcm", version=first_amendment, deidentify=True)
+    assert dciodvfy_errors(deid_amended) == []
+    assert read_sr(deid_amended)["predecessors"] == [
+        (deid_original.StudyInstanceUID, deid_original.SeriesInstanceUID, deid_original.SOPInstanceUID)]
+
+
 def test_deidentified_sr_is_valid_consistent_and_free_of_identifiers(session: ReportSession, study: Study,
                                                                      tmp_path: Path) -> None:
     _signed(session)
