@@ -11,7 +11,12 @@ Public API
     ``.zip`` archives and DICOMDIR files. ``IndexResult.patients -> studies -> series``;
     ``IndexResult.problems`` lists ``FileProblem(file, cause)`` for every file that cannot be
     used. ``index_task(paths, cancel)`` is the same as a generator task yielding ``Progress``
-    once per file and checking the ``CancelToken`` between files.
+    once per file and checking the ``CancelToken`` between files. Both keep a persistent
+    index cache (app.dicom.index_cache: SQLite, ``<data dir>/cache/dicom-index.sqlite3``, mode
+    0600 because it holds header values such as patient names) keyed by resolved path, zip
+    member, size, mtime_ns, ctime_ns and inode, so reopening a study parses no header; a
+    changed or replaced file is read again, a damaged cache is discarded.
+    ``use_cache=False`` reads every header and leaves the cache alone (the cold path).
 ``SeriesInfo``
     Modality, SeriesDescription, SeriesNumber, ConvolutionKernel, ``instance_count``,
     Rows x Columns, PixelSpacing, ``slice_spacing`` and SliceThickness, ``orientation``
@@ -22,7 +27,7 @@ Public API
     (``part`` = e.g. ``"AcquisitionNumber=2"``; ``key`` = UID + part).
 ``load_volume(series, cancel=None) -> Volume`` / ``load_volume_task(series, cancel)``
     (the task yields ``Progress`` per file; files are decoded on a pool of 2 threads straight
-    into one preallocated array). HU voxels (Z, Y, X) ordered along the slice normal, int16 when exact, else float32, with
+    into one preallocated array; native pixel data is decoded in the file's own buffer). HU voxels (Z, Y, X) ordered along the slice normal, int16 when exact, else float32, with
     spacing / origin / direction (see app.volume). Raises ``LoadError`` (message says why)
     when nothing can be loaded; single undecodable files are dropped and listed in
     ``Volume.problems``. Enhanced (multi-frame) CT loads like a classic series.

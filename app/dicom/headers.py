@@ -16,6 +16,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.tag import Tag
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 from pydicom.valuerep import VR
 from pydicom.values import convert_value
@@ -78,13 +79,25 @@ NEEDED_TAGS = list(
     dict.fromkeys(_IMAGE_KEYWORDS + _SERIES_TEXT + IDENTIFYING_KEYWORDS + _MULTI_FRAME_GROUPS)
 )
 """Only these elements are kept when parsing a header (pydicom specific_tags)."""
+_NEEDED_TAG_NUMBERS = [Tag(keyword) for keyword in NEEDED_TAGS]
+"""The same as tag numbers: pydicom converts keywords to tags on every call otherwise."""
+_KEYWORDS = {
+    int(tag): keyword for tag, keyword in zip(_NEEDED_TAG_NUMBERS, NEEDED_TAGS, strict=True)
+}
 
 # We report invalid values ourselves; pydicom's per-value warnings would only add noise.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
 
 class HeaderError(Exception):
-    """The file cannot be used; the message says why in words a user understands."""
+    """The file cannot be used; the message says why in words a user understands.
+
+    ``cacheable`` is False when the cause may be passing (the file could not be read).
+    """
+
+    def __init__(self, message: str, cacheable: bool = True) -> None:
+        super().__init__(message)
+        self.cacheable = cacheable
 
 
 def _looks_like_raw_dataset(data: bytes) -> bool:
@@ -97,7 +110,11 @@ def _looks_like_raw_dataset(data: bytes) -> bool:
 
 def _parse(data: bytes) -> tuple[Dataset, int]:
     buffer = io.BytesIO(data)
-    options = {"stop_before_pixels": True, "defer_size": DEFER_SIZE, "specific_tags": NEEDED_TAGS}
+    options = {
+        "stop_before_pixels": True,
+        "defer_size": DEFER_SIZE,
+        "specific_tags": _NEEDED_TAG_NUMBERS,
+    }
     try:
         ds = pydicom.dcmread(buffer, **options)
     except InvalidDicomError:
@@ -122,7 +139,7 @@ def _as_dict(ds: Dataset | None) -> dict[str, Any]:
     encodings = ds.original_character_set
     for element in ds.elements():
         try:
-            keyword = keyword_for_tag(element.tag)
+            keyword = _KEYWORDS.get(element.tag) or keyword_for_tag(element.tag)
             if isinstance(element, RawDataElement):
                 vr = element.VR or dictionary_VR(element.tag)
                 if vr in (VR.SQ, VR.OB, VR.OW, VR.UN) or " or " in vr:
@@ -325,6 +342,9 @@ def read_header(
         ds = _as_dict(dataset)
     except HeaderError:
         raise
+    except OSError as exc:  # the file could not be read (now): report it, never cache it
+        cause = f"unreadable DICOM ({type(exc).__name__}: {str(exc)[:120]})"
+        raise HeaderError(cause, cacheable=False) from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on corrupted input
         raise HeaderError(f"unreadable DICOM ({type(exc).__name__}: {str(exc)[:120]})") from None
     if identifiers is None:

@@ -1,7 +1,8 @@
 """Indexing task: sources -> headers of every file -> patients / studies / series with problems.
 
-Reads headers only. A file that cannot be used becomes a FileProblem; nothing raises.
-Must not import Qt.
+Reads headers only, and only for files the persistent index cache (app.dicom.index_cache) does
+not already hold in their current version. A file that cannot be used becomes a FileProblem;
+nothing raises. Must not import Qt.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from collections.abc import Iterable
 
 from app.dicom.headers import HeaderError, read_header
+from app.dicom.index_cache import Entry, FileKey, IndexCache, KeyMaker
 from app.dicom.model import FileProblem, FileRef, IndexResult, SliceInfo
 from app.dicom.series import build_index
 from app.dicom.sources import expand_sources
@@ -20,27 +22,40 @@ from app.tasks import CancelToken, Progress, Task, run_sync
 log = logging.getLogger("app.dicom.index")
 
 
-def _read_one(
-    ref: FileRef,
-    records: list[tuple[list[SliceInfo], dict[str, str]]],
-    result: IndexResult,
-    identifiers: set[str],
-) -> None:
+def read_entry(ref: FileRef) -> tuple[Entry, bool]:
+    """One file's header as an Entry, and whether that result may be cached."""
+    identifiers: set[str] = set()
     try:
-        records.append(read_header(ref, identifiers))
+        slices, meta = read_header(ref, identifiers)
     except HeaderError as exc:
-        result.problems.append(FileProblem(str(ref), str(exc)))
+        return Entry([], {}, [], str(exc)), exc.cacheable
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - last line of defence (even a Rust panic)
-        result.problems.append(FileProblem(str(ref), f"unexpected error: {type(exc).__name__}"))
+        return Entry([], {}, [], f"unexpected error: {type(exc).__name__}"), False
+    return Entry(slices, meta, sorted(identifiers)), True
+
+
+def _cached(
+    refs: list[FileRef], cache: IndexCache | None
+) -> tuple[dict[FileRef, FileKey], dict[FileRef, Entry]]:
+    if cache is None:
+        return {}, {}
+    maker = KeyMaker()
+    keys = {ref: key for ref in refs if (key := maker.key(ref)) is not None}
+    return keys, cache.lookup(keys)
 
 
 def index_task(
     paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
     cancel: CancelToken | None = None,
+    *,
+    use_cache: bool = True,
 ) -> Task[IndexResult]:
-    """Generator task: yields Progress per file, returns the IndexResult; raises Cancelled."""
+    """Generator task: yields Progress per file, returns the IndexResult; raises Cancelled.
+
+    ``use_cache=False`` reads every header (the cold path) and leaves the cache untouched.
+    """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     refs, problems = expand_sources(paths)
@@ -48,21 +63,38 @@ def index_task(
     records: list[tuple[list[SliceInfo], dict[str, str]]] = []
     total = max(len(refs), 1)
     identifiers: set[str] = set()
+    cache = IndexCache() if use_cache else None
+    fresh: list[tuple[FileKey, Entry]] = []
     try:
+        keys, hits = _cached(refs, cache)
         for number, ref in enumerate(refs):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            _read_one(ref, records, result, identifiers)
+            entry = hits.get(ref)
+            if entry is None:
+                entry, cacheable = read_entry(ref)
+                if cacheable and ref in keys:
+                    fresh.append((keys[ref], entry))
+            if entry.error is not None:
+                result.problems.append(FileProblem(str(ref), entry.error))
+            else:
+                records.append((entry.slices, entry.meta))
+                identifiers.update(entry.identifiers)
             yield Progress(
                 (number + 1) / total * 0.95, f"reading headers: {number + 1} of {total} files"
             )
     finally:
         register_identifiers(list(identifiers))  # one batch: the redaction pattern is rebuilt once
+        if cache is not None:
+            cache.store(fresh)
+            cache.close()
     build_index(records, result)
     yield Progress(1.0, f"indexed {len(result.series)} series")
     log.info(
-        "indexed %d file(s): %d patient(s), %d study(ies), %d series, %d file problem(s)",
+        "indexed %d file(s) (%d from the cache): %d patient(s), %d study(ies), %d series, "
+        "%d file problem(s)",
         len(refs),
+        len(hits),
         len(result.patients),
         len(result.studies),
         len(result.series),
@@ -74,6 +106,8 @@ def index_task(
 def index_sources(
     paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
     cancel: CancelToken | None = None,
+    *,
+    use_cache: bool = True,
 ) -> IndexResult:
     """Index folders (recursively), files, .zip archives and DICOMDIRs; headers only."""
-    return run_sync(index_task(paths, cancel))
+    return run_sync(index_task(paths, cancel, use_cache=use_cache))

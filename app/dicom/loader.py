@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pydicom
-from pydicom.filereader import read_dataset
+from pydicom.filereader import data_element_generator, read_dataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
@@ -26,6 +26,8 @@ from app.volume import Volume
 log = logging.getLogger("app.dicom.loader")
 LOAD_THREADS = 2
 _INT16 = np.iinfo(np.int16)
+_PIXEL_DATA = 0x7FE00010
+_UNDEFINED = 0xFFFFFFFF
 
 
 class LoadError(Exception):
@@ -52,18 +54,40 @@ def _decoder_options(item: SliceInfo) -> dict[str, object]:
     }
 
 
+def _native_pixels(data: memoryview, offset: int, syntax: UID) -> memoryview | None:
+    """The PixelData value as a view on `data` (no copy), located by pydicom from its offset."""
+    head = io.BytesIO(bytes(data[offset : offset + 12]))
+    element = next(
+        data_element_generator(head, syntax.is_implicit_VR, syntax.is_little_endian, defer_size=0),
+        None,
+    )
+    if element is None or element.tag != _PIXEL_DATA or element.length == _UNDEFINED:
+        return None
+    start = offset + element.value_tell
+    return data[start : start + element.length]
+
+
+def _pixel_source(data: bytearray | bytes, item: SliceInfo, syntax: UID) -> object | None:
+    """What the decoder reads: a view on native pixels, the encapsulated bytes, or None."""
+    if item.pixel_offset is None or syntax == DeflatedExplicitVRLittleEndian:
+        return None
+    if not syntax.is_encapsulated:
+        return _native_pixels(memoryview(data), item.pixel_offset, syntax)
+    buffer = io.BytesIO(data)
+    buffer.seek(item.pixel_offset)
+    return read_dataset(buffer, syntax.is_implicit_VR, syntax.is_little_endian).get("PixelData")
+
+
 def read_pixels(item: SliceInfo) -> np.ndarray:
-    """All frames of the file holding `item` as stored values, shape (frames, rows, columns)."""
-    data = item.ref.read()
+    """All frames of the file holding `item` as stored values, shape (frames, rows, columns).
+
+    Native pixel data is decoded in place in the file's buffer (one read, no copies).
+    """
+    data = item.ref.read_buffer()
     syntax = UID(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian)
-    pixel_bytes = None
-    if item.pixel_offset is not None and syntax != DeflatedExplicitVRLittleEndian:
-        buffer = io.BytesIO(data)
-        buffer.seek(item.pixel_offset)
-        element = read_dataset(buffer, syntax.is_implicit_VR, syntax.is_little_endian)
-        pixel_bytes = element.get("PixelData")
-    if pixel_bytes is not None:
-        array = get_decoder(syntax).as_array(pixel_bytes, **_decoder_options(item))[0]
+    source = _pixel_source(data, item, syntax)
+    if source is not None:
+        array = get_decoder(syntax).as_array(source, **_decoder_options(item))[0]
     else:  # offset unknown (deflated, or the file changed since indexing): read it all
         ds = pydicom.dcmread(io.BytesIO(data))
         array = get_decoder(ds.file_meta.TransferSyntaxUID).as_array(ds)[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,20 @@ class FileRef:
                 raise OSError(f"zip member too large ({info.file_size} bytes)")
             with archive.open(info) as handle:
                 return handle.read() if limit is None else handle.read(limit)
+
+    def read_buffer(self) -> bytearray | bytes:
+        """The whole file in a writable buffer (one read, no copy); a zip member as bytes."""
+        if self.member is not None:
+            return self.read()
+        with open(self.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise OSError(f"file too large ({size} bytes)")
+            buffer = bytearray(size)
+            got = handle.readinto(buffer)
+            if got < size:
+                del buffer[got:]
+            return buffer
 
     def open_buffer(self) -> io.BytesIO:
         return io.BytesIO(self.read())

@@ -6,6 +6,7 @@ images; splits series that mix acquisitions or phases at the same positions. Mus
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
@@ -67,15 +68,19 @@ def _missing_geometry(item: SliceInfo) -> str | None:
             return f"missing or invalid {keyword}"
     if min(item.PixelSpacing) <= 0:  # type: ignore[arg-type]
         return "invalid PixelSpacing (not positive)"
-    if abs(np.linalg.norm(slice_normal(item.ImageOrientationPatient)) - 1) > 1e-3 or not _unit_rows(
-        item
-    ):
+    return _orientation_problem(item.ImageOrientationPatient)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=256)
+def _orientation_problem(iop: tuple[float, ...]) -> str | None:
+    """Checked once per distinct orientation: a series' slices nearly always share it."""
+    if abs(np.linalg.norm(slice_normal(iop)) - 1) > 1e-3 or not _unit_rows(iop):
         return "invalid ImageOrientationPatient (rows are not orthogonal unit vectors)"
     return None
 
 
-def _unit_rows(item: SliceInfo) -> bool:
-    iop = np.asarray(item.ImageOrientationPatient, dtype=float)
+def _unit_rows(iop_values: tuple[float, ...]) -> bool:
+    iop = np.asarray(iop_values, dtype=float)
     row, col = iop[:3], iop[3:]
     return bool(
         abs(np.linalg.norm(row) - 1) < 1e-2

@@ -67,6 +67,11 @@ def test_bench_load_prints_all_methods_side_by_side(tmp_path, capsys):
         slice_dataset(spec, index).save_as(tmp_path / f"{index}.dcm", enforce_file_format=True)
     assert main(["bench", "load", str(tmp_path), "--repeat", "1", "--no-memory"]) == 0
     out = capsys.readouterr().out
-    for method in ("ours", "simpleitk", "pydicom", "raw", "ours-load", "simpleitk-read"):
+    methods = ("ours", "ours-warm", "simpleitk", "pydicom", "raw", "ours-load", "simpleitk-read")
+    for method in methods:
         assert f"\n{method} " in out
     assert "faster than SimpleITK" in out
+    table = out[out.index("open-to-volume") :].splitlines()
+    assert "cold (no cache)" in table[0] and "warm (index cache)" in table[0]
+    for label in ("median s", "x faster than SimpleITK", "x the raw read", "peak / volume"):
+        assert any(line.startswith(label) and len(line.split()) >= 3 for line in table)
