@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes rendering phantoms")
     parser.add_argument("--stream", action="store_true",
                         help="start training while phantoms are still rendering (faster, not bit-reproducible)")
+    parser.add_argument("--pretrain-steps", type=int, default=0,
+                        help="stage zero: steps training the slice encoder alone on single slices with dense "
+                             "phantom ground truth (models/train/slice_pretrain.py)")
+    parser.add_argument("--pretrain-minutes", type=float, default=None, help="wall-time budget of stage zero")
     parser.add_argument("--finetune-steps", type=int, default=300,
                         help="second stage: steps on cached slice embeddings with the slice encoder frozen")
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch threads")
@@ -48,8 +52,10 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"--cases ({args.cases}) must be at least the batch size ({args.batch_size})"
     if not 0 <= args.seed < 1000:
         return f"--seed must be in 0..999, got {args.seed}"
-    if args.epochs <= 0 or args.batch_size < 1 or args.workers < 1:
-        return "--epochs, --batch-size and --workers must be positive"
+    if args.epochs < 0 or args.batch_size < 1 or args.workers < 1 or args.pretrain_steps < 0:
+        return "--batch-size and --workers must be positive, --epochs and --pretrain-steps not negative"
+    if args.epochs == 0 and args.pretrain_steps == 0:
+        return "nothing would train the slice encoder: give --epochs or --pretrain-steps"
     return None
 
 
@@ -70,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
             filler = fill_in_background(trainer.cache, args.workers)
         else:
             trainer.cache.fill(args.workers)
+        if args.pretrain_steps > 0 and not trainer.pretrain and trainer.step == 0:
+            from models.train.slice_pretrain import PretrainSettings, pretrain_slices
+
+            pretrain_slices(trainer, PretrainSettings(steps=args.pretrain_steps, max_minutes=args.pretrain_minutes),
+                            log=lambda m: print(m, flush=True))
+            trainer.save()
         trainer.run()
         if args.stream:
             filler.terminate()

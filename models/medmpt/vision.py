@@ -102,6 +102,11 @@ class SliceEncoder(nn.Module):
         nn.init.normal_(self.cls_token, std=0.02)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        tokens, maps = self.all_tokens(x)
+        return tokens[:, 0], maps
+
+    def all_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Final-normed CLS and patch tokens (N, 1 + P, D) and each block's attention weights."""
         tokens = self.patch_embed(x)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)
         tokens = torch.cat([cls, tokens], dim=1) + self.pos_embed
@@ -109,7 +114,7 @@ class SliceEncoder(nn.Module):
         for block in self.blocks:
             tokens, weights = block(tokens)
             maps.append(weights)
-        return self.norm(tokens)[:, 0], maps
+        return self.norm(tokens), maps
 
 
 def attention_rollout(maps: list[torch.Tensor]) -> torch.Tensor:

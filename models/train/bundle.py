@@ -16,6 +16,7 @@ from models.export.package import PackageInfo, sha256_file, write_package
 from models.medmpt.config import DiagnosisHead, MedMPTConfig
 from models.medmpt.model import MedMPTReportModel
 from models.train.config import PACKAGE_NAME
+from models.train.loop import recent_means
 
 LABEL = "synthetic, not for clinical use"
 INTENDED_USE = ("Trained on synthetic phantoms, not for clinical use. For demonstrating and "
@@ -36,19 +37,36 @@ def load_checkpoint(path: Path) -> tuple[MedMPTReportModel, Tokenizer, dict]:
     return model.eval(), Tokenizer.from_str(state["tokenizer"]), state
 
 
+def _stages(state: dict) -> list[str]:
+    """What each training stage that ran did, in a few words."""
+    s, parts = state["settings"], []
+    if state.get("pretrain"):
+        p = state["pretrain"]
+        parts.append(f"{p['steps']} slice-encoder steps of {p['batch_size']} slices ({p['seconds'] / 60:.0f} min)")
+    if state["step"]:
+        seconds = state["history"][-1]["seconds"] if state.get("history") else 0.0
+        parts.append(f"{state['step']} end-to-end steps of batch {s['batch_size']} ({seconds / 60:.0f} min)")
+    if state.get("finetune"):
+        f = state["finetune"]
+        parts.append(f"{f['steps']} second-stage steps of batch {f['batch_size']} ({f['seconds'] / 60:.0f} min)")
+    return parts
+
+
+def _studies(state: dict) -> int:
+    for stage in ("finetune", "pretrain"):
+        if (state.get(stage) or {}).get("studies"):
+            return state[stage]["studies"]
+    history = state.get("history") or []
+    return history[-1].get("studies", state["settings"]["cases"]) if history else state["settings"]["cases"]
+
+
 def provenance(state: dict, command: str) -> str:
     s = state["settings"]
-    seconds = state["history"][-1]["seconds"] if state.get("history") else 0.0
     first = s["seed"] * 1_000_000
-    rendered = (state.get("finetune") or {}).get("studies") or (state["history"][-1].get("studies")
-                                                                if state.get("history") else s["cases"])
-    return (f"Trained from random initialisation by models/cli_train.py on {rendered} synthetic "
+    return (f"Trained from random initialisation by models/cli_train.py on {_studies(state)} synthetic "
             f"chest-CT phantoms (models.phantoms.make_case, from seeds {first}..{first + s['cases'] - 1}), "
-            f"training seed {s['seed']}, {state['step']} steps of batch {s['batch_size']}, "
-            f"{seconds / 60:.0f} min wall time on 2 CPU threads"
-            + (f" + {state['finetune']['steps']} second-stage steps" if state.get("finetune") else "")
-            + f"; command: {command}; "
-            f"exported {_dt.date.today().isoformat()}")
+            f"training seed {s['seed']}, " + " + ".join(_stages(state)) + " on 2 CPU threads"
+            f"; command: {command}; exported {_dt.date.today().isoformat()}")
 
 
 def export_checkpoint(checkpoint: Path, out: Path, command: str, name: str = PACKAGE_NAME) -> Path:
@@ -65,11 +83,8 @@ def export_checkpoint(checkpoint: Path, out: Path, command: str, name: str = PAC
 
 
 def training_markdown(state: dict, command: str) -> str:
-    """The model card's training section: command, seed, data recipe, losses, wall time."""
-    s, history = state["settings"], state.get("history", [])
-    last = history[-20:]
-    mean = {k: sum(h[k] for h in last) / len(last) for k in ("text", "diagnosis", "slices", "patches")} if last else {}
-    seen = history[-1].get("studies", s["cases"]) if history else 0
+    """The model card's training section: command, seed, data recipe, stages, losses, wall time."""
+    s = state["settings"]
     first = s["seed"] * 1_000_000
     return "\n".join([
         f"- Command: `{command}`",
@@ -80,36 +95,63 @@ def training_markdown(state: dict, command: str) -> str:
         "once by `inference.preprocess.preprocess` with the package's own spec (5 mm nearest z "
         "resampling, the MedMPT 32-slice rule, 224 x 224 antialiased bilinear, three HU windows) and "
         "cached as uint8 grey levels (bit-exact with the runtime input). "
-        f"{seen} of the {s['cases']} planned studies had been rendered when training ended.",
+        f"{_studies(state)} of the {s['cases']} planned studies were rendered and used.",
         "- Reports: the phantom report writer's text, WordPiece tokenizer learnt from 5,000 phantom "
         "reports (case kept, hyphenated words whole), at most 120 tokens.",
-        "- Losses: teacher-forced report cross-entropy + cross-entropy of the COVID severity (CT-0..CT-3), "
-        f"nodule and effusion heads (weight {s['diag_weight']}) + two explanation losses on the synthetic "
-        f"ground truth: the decoder cross-attention (layers and heads averaged, as the runtime reads it) "
-        f"of each finding sentence's tokens is pushed onto the sampled slices of that finding "
-        f"(-log of the attention mass there, weight {s['slice_weight']}), and the slice encoder's CLS "
-        f"attention rollout on slices holding a nodule or effusion onto the finding's box "
-        f"(weight {s['patch_weight']}).",
-        f"- Optimiser: AdamW lr {s['lr']}, weight decay {s['weight_decay']}, {s['warmup_steps']} warm-up "
-        f"steps then cosine to 5 % (following the larger of step and wall-time progress), batch "
-        f"{s['batch_size']}, gradient clipping 1.0.",
-        f"- Steps: {state['step']} ({state['step'] * s['batch_size']} study passes); wall time "
-        f"{(history[-1]['seconds'] if history else 0) / 60:.0f} min on 2 shared CPU cores, no GPU.",
-        "- Final losses (mean of the last 20 steps): "
-        + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()),
+        *_pretrain_lines(state.get("pretrain") or {}),
+        *_stage_one_lines(state),
         *_finetune_lines(state.get("finetune") or {}),
+        "- Hardware: 2 shared CPU cores, no GPU. Total: " + " + ".join(_stages(state)) + ".",
     ])
+
+
+def _pretrain_lines(p: dict) -> list[str]:
+    if not p:
+        return []
+    return [
+        f"- Stage zero (models/train/slice_pretrain.py): the slice encoder alone on single slices of the "
+        f"{p['studies']} studies ({p['slices']} sampled slices; {p['focal_share']:.0%} of each batch drawn "
+        "from slices holding a nodule), with dense phantom ground truth: per-slice labels on the CLS "
+        "embedding (nodule, nodule left/right, COVID-pattern opacity, effusion left/right, cardiomegaly, "
+        "emphysema; the study's COVID grade on slices the opacity reaches), per-patch nodule and "
+        "effusion boxes on the patch tokens, and the CLS attention rollout pushed into the finding's "
+        "box on slices holding one (weight 0.3). Training-only probe heads, discarded. "
+        f"{p['steps']} steps of {p['batch_size']} slices, AdamW lr {p['lr']}, warm-up then cosine; "
+        f"{p['seconds'] / 60:.0f} min. Final losses: " + ", ".join(f"{k} {v:.3f}" for k, v in p["final"].items()),
+    ]
+
+
+def _stage_one_lines(state: dict) -> list[str]:
+    s, history = state["settings"], state.get("history", [])
+    if not state["step"]:
+        return ["- Stage one (end to end, models/train/loop.py): not run for this package."]
+    mean = recent_means(history, 20, ("text", "diagnosis", "slices", "patches"))
+    return [
+        "- Stage one (end to end): teacher-forced report cross-entropy + cross-entropy of the COVID "
+        f"severity (CT-0..CT-3), nodule and effusion heads (weight {s['diag_weight']}) + two explanation "
+        "losses on the synthetic ground truth: the decoder cross-attention (layers and heads averaged, "
+        "as the runtime reads it) of each finding sentence's tokens is pushed onto the sampled slices "
+        f"of that finding (-log of the attention mass there, weight {s['slice_weight']}), and the slice "
+        "encoder's CLS attention rollout on slices holding a nodule or effusion onto the finding's box "
+        f"(weight {s['patch_weight']}). AdamW lr {s['lr']}, weight decay {s['weight_decay']}, "
+        f"{s['warmup_steps']} warm-up steps then cosine to 5 %, batch {s['batch_size']}, gradient "
+        f"clipping 1.0; {state['step']} steps ({state['step'] * s['batch_size']} study passes), "
+        f"{(history[-1]['seconds'] if history else 0) / 60:.0f} min. Final losses (mean of the last 20 "
+        "steps): " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()),
+    ]
 
 
 def _finetune_lines(ft: dict) -> list[str]:
     if not ft:
         return []
     return [
-        f"- Second stage (models/train/finetune.py): slice encoder frozen; its slice embeddings of the "
+        f"- Stage two (models/train/finetune.py): slice encoder frozen; its slice embeddings of the "
         f"{ft['studies']} rendered studies computed once, then slice fusion, projection, decoder and "
         f"diagnosis heads trained {ft['steps']} steps of batch {ft['batch_size']} (AdamW lr {ft['lr']}, "
-        f"warm-up then cosine) with the report, diagnosis and slice-attention losses; "
-        f"{ft['seconds'] / 60:.0f} min. Final losses: "
+        f"warm-up then cosine) with the teacher-forced report cross-entropy, the cross-entropy of the "
+        f"COVID severity (CT-0..CT-3), nodule and effusion heads, and the slice-attention loss (each "
+        f"finding sentence's decoder cross-attention, layers and heads averaged as the runtime reads it, "
+        f"pushed onto the finding's sampled slices); {ft['seconds'] / 60:.0f} min. Final losses: "
         + ", ".join(f"{k} {v:.3f}" for k, v in ft["final"].items()),
     ]
 

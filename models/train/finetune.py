@@ -16,8 +16,10 @@ import numpy as np
 import torch
 
 from models.train.config import TrainSettings
-from models.train.loop import Trainer, lr_factor
+from models.train.loop import Trainer, format_losses, lr_factor, recent_means
 from models.train.step import losses_of, make_batch
+
+TERMS = ("text", "diagnosis", "slices")
 
 
 @torch.no_grad()
@@ -72,15 +74,12 @@ def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-
         optimiser.step()
         history.append({k: float(v.detach()) for k, v in losses.items()})
         if (step + 1) % 50 == 0:
-            recent = history[-50:]
-            mean = {k: sum(h[k] for h in recent) / len(recent) for k in ("text", "diagnosis", "slices")}
-            log(f"finetune step {step + 1}/{steps} " + " ".join(f"{k} {v:.3f}" for k, v in mean.items())
-                + f" {time.perf_counter() - start:.0f}s")
+            log(f"finetune step {step + 1}/{steps} {format_losses(recent_means(history, 50, TERMS))} "
+                f"{time.perf_counter() - start:.0f}s")
     model.eval()
-    recent = history[-50:]
     trainer.finetune = {
         "steps": steps, "batch_size": batch_size, "lr": lr, "studies": len(indices),
         "seconds": round(time.perf_counter() - start, 1), "after_stage_one_step": trainer.step,
-        "final": {k: sum(h[k] for h in recent) / len(recent) for k in ("text", "diagnosis", "slices")},
+        "final": recent_means(history, 50, TERMS),
     }
     return history

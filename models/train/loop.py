@@ -43,6 +43,18 @@ def build_tokenizer(seed: int) -> Tokenizer:
     return train_report_tokenizer(report_corpus(CORPUS_SIZE, seed))
 
 
+def recent_means(history: list[dict[str, float]], count: int, keys: tuple[str, ...] | None = None) -> dict[str, float]:
+    """Mean of each loss term over the last `count` steps ({} before the first step)."""
+    recent = history[-count:]
+    if not recent:
+        return {}
+    return {k: sum(h[k] for h in recent) / len(recent) for k in (keys or tuple(recent[0]))}
+
+
+def format_losses(means: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.3f}" for k, v in means.items())
+
+
 def lr_factor(step: int, warmup: int, progress: float) -> float:
     """Linear warm-up over `warmup` steps, then cosine decay to 5 % of the peak at progress 1."""
     if step < warmup:
@@ -72,6 +84,7 @@ class Trainer:
         self.resumed_seconds = 0.0
         self.command = ""
         self.finetune: dict = {}
+        self.pretrain: dict = {}
         self._resume()
 
     @property
@@ -87,13 +100,14 @@ class Trainer:
         self.step, self.history = state["step"], state.get("history", [])
         self.resumed_seconds = self.history[-1]["seconds"] if self.history else 0.0
         self.finetune = state.get("finetune") or {}
+        self.pretrain = state.get("pretrain") or {}
         self.log(f"resumed from {self.checkpoint_path} at step {self.step}")
 
     def save(self) -> None:
         state = {"model": self.model.state_dict(), "optimiser": self.optimiser.state_dict(),
                  "step": self.step, "settings": asdict(self.settings), "history": self.history,
                  "tokenizer": self.tokenizer.to_str(), "config": asdict(self.model.config),
-                 "command": self.command, "finetune": self.finetune}
+                 "command": self.command, "finetune": self.finetune, "pretrain": self.pretrain}
         tmp = self.checkpoint_path.with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.checkpoint_path)
@@ -155,10 +169,9 @@ class Trainer:
                       studies=len(self.records))
         self.history.append(losses)
         if self.step % 10 == 0 or self.step == 1:
-            recent = self.history[-10:]
-            mean = {k: sum(h[k] for h in recent) / len(recent) for k in ("loss", "text", "diagnosis", "slices", "patches")}
+            mean = recent_means(self.history, 10, ("loss", "text", "diagnosis", "slices", "patches"))
             self.log(f"step {self.step}/{self.total_steps} studies {len(self.records)} "
-                     + " ".join(f"{k} {v:.3f}" for k, v in mean.items()) + f" {losses['seconds']:.0f}s")
+                     f"{format_losses(mean)} {losses['seconds']:.0f}s")
         if self.step % s.checkpoint_every == 0:
             self.save()
 

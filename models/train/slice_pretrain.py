@@ -1,0 +1,186 @@
+"""Stage zero: the slice encoder learns single slices with dense ground truth before anything else.
+
+Training the whole model end to end from study-level text teaches the ViT slowly: a 5 mm nodule
+fills a few pixels of one slice in 32, and the only signal reaching it is a few report tokens.
+The phantoms know exactly which slice holds what and where, so this stage trains the slice
+encoder alone on random slices (nodule slices over-sampled) with:
+- per-slice labels on the CLS embedding (the token the slice fusion reads): nodule, nodule
+  left/right, COVID-pattern opacity, effusion left/right, cardiomegaly, emphysema, and the
+  study's COVID severity on slices the opacity reaches (CT-0 elsewhere);
+- per-patch labels on the patch tokens: which patches hold a nodule or an effusion;
+- the attention-rollout loss of stage one (the CLS should look at the finding's box), so the
+  in-plane heatmaps the runtime shows point at the finding.
+The probe heads are thrown away; only the slice encoder's weights are kept. Must not import app
+or ui.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from models.medmpt.vision import attention_rollout
+from models.train.data import StudyRecord, grey_to_pixels
+from models.train.loop import Trainer, format_losses, lr_factor, recent_means
+from models.train.targets import patch_targets
+
+SLICE_LABELS = ("nodule", "nodule_left", "nodule_right", "covid", "effusion_left", "effusion_right",
+                "cardiomegaly", "emphysema")
+EPS = 1e-6
+
+
+def slice_labels(record: StudyRecord) -> tuple[np.ndarray, np.ndarray]:
+    """((S, len(SLICE_LABELS)) float labels, (S,) severity class) of a study's sampled slices."""
+    oi = np.asarray(record.original_indices)
+    labels = np.zeros((len(oi), len(SLICE_LABELS)), dtype=np.float32)
+    severity = np.zeros(len(oi), dtype=np.int64)
+    for finding in record.findings:
+        lo, hi = finding.get("slice_range") or (None, None)
+        if lo is None:
+            continue
+        inside = (oi >= lo) & (oi <= hi)
+        kind, side = finding["type"], finding.get("side") or ""
+        columns = {
+            "nodule": ["nodule", f"nodule_{side}"],
+            "covid": ["covid"],
+            "effusion": [f"effusion_{s}" for s in ("left", "right") if side in (s, "both", "bilateral")],
+            "cardiomegaly": ["cardiomegaly"],
+            "emphysema": ["emphysema"],
+        }.get(kind, [])
+        for name in columns:
+            if name in SLICE_LABELS:
+                labels[inside, SLICE_LABELS.index(name)] = 1.0
+        if kind == "covid":
+            severity[inside] = record.severity
+    return labels, severity
+
+
+class SliceProbe(nn.Module):
+    """Training-only heads: CLS -> slice labels + severity; patch tokens -> nodule/effusion."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.slice_head = nn.Linear(width, len(SLICE_LABELS) + 4)
+        self.patch_head = nn.Linear(width, 2)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.slice_head(tokens[:, 0])
+        return out[:, : len(SLICE_LABELS)], out[:, len(SLICE_LABELS):], self.patch_head(tokens[:, 1:])
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    focal_share: float = 0.25  # share of each batch drawn from slices holding a nodule
+    patch_weight: float = 1.0
+    rollout_weight: float = 0.3
+    warmup_steps: int = 50
+    max_minutes: float | None = None
+
+
+class SlicePool:
+    """Every sampled slice of the cached studies, with its labels and patch targets."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        grid = trainer.model.config.grid
+        self.studies = sorted(trainer._available())
+        labels, severity, masks = [], [], []
+        for index in self.studies:
+            record = trainer.records[index]
+            lab, sev = slice_labels(record)
+            labels.append(lab)
+            severity.append(sev)
+            masks.append(np.stack([_box_mask(record, kind, grid) for kind in ("nodule", "effusion")], axis=1))
+        self.labels = np.concatenate(labels)  # (N*S, L)
+        self.severity = np.concatenate(severity)
+        self.masks = np.concatenate(masks)  # (N*S, 2, G, G): nodule, effusion
+        self.slices = trainer.model.config.num_slices
+        self.focal = np.flatnonzero(self.labels[:, 0] * self.masks[:, 0].reshape(len(self.masks), -1).max(1))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
+        rows = np.sort(rows)
+        grey = np.stack([self.trainer.cache.pixels[self.studies[r // self.slices], r % self.slices] for r in rows])
+        return {"pixels": grey_to_pixels(torch.from_numpy(grey)),
+                "labels": torch.from_numpy(self.labels[rows]),
+                "severity": torch.from_numpy(self.severity[rows]),
+                "masks": torch.from_numpy(self.masks[rows])}
+
+
+def _box_mask(record: StudyRecord, kind: str, grid: int) -> np.ndarray:
+    """(S, G, G) patches inside the boxes of the study's findings of one type."""
+    findings = [f for f in record.findings if f["type"] == kind]
+    return patch_targets(findings, record.original_indices, record.size, grid)[0]
+
+
+def pretrain_losses(trainer: Trainer, probe: SliceProbe, batch: dict[str, torch.Tensor],
+                    settings: PretrainSettings) -> dict[str, torch.Tensor]:
+    tokens, maps = trainer.model.vision_encoder_q.all_tokens(batch["pixels"])
+    slice_logits, severity_logits, patch_logits = probe(tokens)
+    labels = F.binary_cross_entropy_with_logits(slice_logits, batch["labels"])
+    severity = F.cross_entropy(severity_logits, batch["severity"])
+    masks = batch["masks"].flatten(2).transpose(1, 2)  # (N, P, 2)
+    patches = F.binary_cross_entropy_with_logits(patch_logits, masks, pos_weight=torch.tensor([20.0, 5.0]))
+    focal = masks.sum(-1).clamp(max=1.0)  # (N, P)
+    chosen = focal.sum(-1) > 0
+    if bool(chosen.any()):
+        relevance = attention_rollout(maps)
+        rollout = -torch.log((relevance * focal).sum(-1)[chosen] + EPS).mean()
+    else:
+        rollout = labels * 0.0
+    total = labels + severity + settings.patch_weight * patches + settings.rollout_weight * rollout
+    return {"loss": total, "labels": labels, "severity": severity, "patches": patches, "rollout": rollout}
+
+
+def pretrain_slices(trainer: Trainer, settings: PretrainSettings,
+                    log: Callable[[str], None] = print) -> list[dict[str, float]]:
+    """Train the slice encoder alone; records the run in `trainer.pretrain`; returns the losses per step."""
+    pool = SlicePool(trainer)
+    encoder = trainer.model.vision_encoder_q
+    probe = SliceProbe(trainer.model.config.vision_width)
+    params = [*encoder.parameters(), *probe.parameters()]
+    optimiser = torch.optim.AdamW(params, lr=settings.lr, weight_decay=trainer.settings.weight_decay)
+    rng = np.random.default_rng([trainer.settings.seed, 3])
+    focal_count = int(round(settings.batch_size * settings.focal_share)) if len(pool.focal) else 0
+    history, start = [], time.perf_counter()
+    encoder.train()
+    step = 0
+    for step in range(settings.steps):
+        elapsed = (time.perf_counter() - start) / 60
+        progress = step / settings.steps
+        if settings.max_minutes:
+            progress = max(progress, elapsed / settings.max_minutes)
+        if progress >= 1.0:
+            break
+        for group in optimiser.param_groups:
+            group["lr"] = settings.lr * lr_factor(step, settings.warmup_steps, progress)
+        rows = np.concatenate([rng.choice(pool.focal, size=focal_count),
+                               rng.integers(0, len(pool), size=settings.batch_size - focal_count)])
+        losses = pretrain_losses(trainer, probe, pool.batch(rows), settings)
+        optimiser.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimiser.step()
+        history.append({k: float(v.detach()) for k, v in losses.items()})
+        if (step + 1) % 25 == 0:
+            log(f"slice pretrain step {step + 1}/{settings.steps} {format_losses(recent_means(history, 25))} "
+                f"{time.perf_counter() - start:.0f}s")
+    encoder.eval()
+    trainer.pretrain = {
+        "steps": len(history), "batch_size": settings.batch_size, "lr": settings.lr,
+        "focal_share": settings.focal_share, "studies": len(pool.studies), "slices": len(pool),
+        "seconds": round(time.perf_counter() - start, 1),
+        "final": recent_means(history, 50),
+    }
+    return history

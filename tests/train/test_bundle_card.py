@@ -1,0 +1,39 @@
+"""The model card's training section says what each stage that ran did (and that one did not)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+
+pytest.importorskip("torch")
+
+from models.train.bundle import provenance, training_markdown  # noqa: E402
+from models.train.config import TrainSettings  # noqa: E402
+
+
+def _state(step: int) -> dict:
+    history = [{"text": 1.0, "diagnosis": 2.0, "slices": 0.5, "patches": 0.7, "seconds": 600.0, "studies": 3000}] * step
+    return {
+        "settings": asdict(TrainSettings()), "step": step, "history": history,
+        "pretrain": {"steps": 4000, "batch_size": 64, "lr": 0.001, "focal_share": 0.25, "studies": 3000,
+                     "slices": 96000, "seconds": 1300.0, "final": {"labels": 0.25, "rollout": 1.1}},
+        "finetune": {"steps": 4000, "batch_size": 32, "lr": 0.0005, "studies": 3000, "seconds": 1200.0,
+                     "final": {"text": 0.2, "diagnosis": 0.8, "slices": 0.9}},
+    }
+
+
+def test_card_of_a_run_without_stage_one_names_stage_zero_and_two():
+    card = training_markdown(_state(0), "medmpt train --epochs 0 --pretrain-steps 4000")
+    assert "Stage zero" in card and "4000 steps of 64 slices" in card and "22 min" in card
+    assert "Stage one (end to end, models/train/loop.py): not run" in card
+    assert "Stage two" in card and "4000 steps of batch 32" in card
+    assert "3000 of the 3000 planned studies" in card
+    text = provenance(_state(0), "medmpt train")
+    assert "4000 slice-encoder steps" in text and "end-to-end" not in text
+
+
+def test_card_of_an_end_to_end_run_reports_its_steps_and_losses():
+    card = training_markdown(_state(20), "medmpt train")
+    assert "20 steps (160 study passes)" in card and "text 1.000" in card
+    assert "20 end-to-end steps of batch 8" in provenance(_state(20), "medmpt train")

@@ -1,0 +1,80 @@
+"""Stage zero: per-slice labels follow the ground truth, and the slice encoder learns from them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from models.train.config import TrainSettings  # noqa: E402
+from models.train.data import StudyRecord  # noqa: E402
+from models.train.slice_pretrain import SLICE_LABELS, slice_labels  # noqa: E402
+
+
+def _record(findings: list[dict], severity: int = 0) -> StudyRecord:
+    return StudyRecord(index=0, seed=0, size=128, report="", severity=severity, nodule=0, effusion=0,
+                       original_indices=[0, 2, 4, 6, 8], volume_shape=[10, 128, 128], findings=findings)
+
+
+def test_slice_labels_mark_only_the_slices_a_finding_reaches():
+    record = _record([
+        {"type": "nodule", "side": "left", "slice_range": [4, 4]},
+        {"type": "effusion", "side": "both", "slice_range": [0, 2]},
+        {"type": "covid", "side": "both", "slice_range": [5, 9]},
+    ], severity=2)
+    labels, severity = slice_labels(record)
+    column = {name: labels[:, i].tolist() for i, name in enumerate(SLICE_LABELS)}
+    assert column["nodule"] == [0, 0, 1, 0, 0] and column["nodule_left"] == [0, 0, 1, 0, 0]
+    assert column["nodule_right"] == [0] * 5
+    assert column["effusion_left"] == column["effusion_right"] == [1, 1, 0, 0, 0]
+    assert column["covid"] == [0, 0, 0, 1, 1]
+    assert severity.tolist() == [0, 0, 0, 2, 2]  # the study's grade only where the opacity is
+    assert column["cardiomegaly"] == column["emphysema"] == [0] * 5
+
+
+def test_a_normal_study_has_no_positive_slice():
+    labels, severity = slice_labels(_record([]))
+    assert labels.sum() == 0 and severity.sum() == 0
+
+
+class _Trainer:
+    """The parts of models.train.loop.Trainer that stage zero uses, over two rendered phantoms."""
+
+    def __init__(self, studies, model):
+        self.model = model
+        self.records = {r.index: r for _, r, _ in studies}
+        self.settings = TrainSettings(seed=0)
+        grey = np.stack([g for g, _, _ in studies])
+        self.cache = type("Cache", (), {"pixels": grey})()
+        self.pretrain = {}
+
+    def _available(self):
+        return sorted(self.records)
+
+
+@pytest.mark.slow
+def test_stage_zero_trains_only_the_slice_encoder_and_lowers_its_losses(small_studies, report_tokenizer):
+    from models.medmpt.model import build_model
+    from models.train.config import phantom_config
+    from models.train.slice_pretrain import PretrainSettings, SlicePool, pretrain_slices
+
+    config = replace(phantom_config(report_tokenizer.get_vocab_size()), vision_width=32, vision_depth=1,
+                     vision_heads=2, vision_mlp=64, fusion_layers=1, fusion_heads=2, fusion_ffn=64,
+                     text_width=32, text_layers=1, text_heads=2, text_ffn=64)
+    torch.manual_seed(0)
+    trainer = _Trainer(small_studies, build_model(config, seed=0))
+    pool = SlicePool(trainer)
+    assert len(pool) == 2 * config.num_slices
+    settings = PretrainSettings(steps=12, batch_size=len(pool), focal_share=0.0, lr=3e-3, warmup_steps=1)
+    decoder_before = {k: v.clone() for k, v in trainer.model.text_decoder.state_dict().items()}
+    encoder_before = {k: v.clone() for k, v in trainer.model.vision_encoder_q.state_dict().items()}
+    history = pretrain_slices(trainer, settings, log=lambda _: None)
+
+    assert len(history) == 12 and trainer.pretrain["steps"] == 12
+    for term in ("loss", "labels", "patches"):
+        assert np.mean([h[term] for h in history[-3:]]) < np.mean([h[term] for h in history[:3]]), term
+    assert any(not torch.equal(v, trainer.model.vision_encoder_q.state_dict()[k]) for k, v in encoder_before.items())
+    assert all(torch.equal(v, trainer.model.text_decoder.state_dict()[k]) for k, v in decoder_before.items())
