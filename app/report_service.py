@@ -45,6 +45,8 @@ class ReportStatus:
 class OpenedReport:
     status: ReportStatus
     document: ReportDocument
+    draft_model_hash: str = ""  # the model that drafted the restored text ("" if none did)
+    draft_provenance: str = ""
 
 
 def key_of(volume: Volume) -> SeriesKey:
@@ -107,7 +109,9 @@ class ReportService:
         if report is None:
             return None
         self._session = ReportSession.open(self.store, key[0], key[1], self.user)
-        return OpenedReport(self._status(), self._restored_document())
+        draft = self._session.ai_draft
+        return OpenedReport(self._status(), self._restored_document(),
+                            draft.model_hash if draft else "", draft.provenance_line if draft else "")
 
     def start_from_draft(self, key: SeriesKey, draft: ReportDraft, volume: Volume) -> ReportStatus:
         """Create the series' report from an AI draft (audited 'drafted')."""

@@ -45,6 +45,7 @@ class ReportController(QObject):
         self.auto_draft = False
         self.ai_enabled = True  # False: never draft, never show heat (reader-study unassisted arm)
         self._generation = 0
+        self._restored_from: OpenedReport | None = None  # the restored report, when AI drafted its text
         self._draft_handle: workers.TaskHandle | None = None
         self._heat_handle: workers.TaskHandle | None = None
         self._autosave = QTimer(self)
@@ -69,6 +70,7 @@ class ReportController(QObject):
         self.cancel_draft()
         self._generation += 1
         self.volume, self.draft, self.status, self.heat = volume, None, None, None
+        self._restored_from = None
         self.panel.clear()
         self.findings.set_items([])
         self.viewer.set_heat(None)
@@ -86,6 +88,7 @@ class ReportController(QObject):
                 self.report_ready.emit()
             return
         self.panel.set_document(opened.document)
+        self._restored_from = opened if opened.draft_model_hash else None
         self._show_status(opened.status, restored=True)
         if self.auto_draft and not opened.status.locked:
             self.draft_report()  # for the heatmaps: the restored text stays as it is
@@ -128,7 +131,8 @@ class ReportController(QObject):
         self.panel.diagnosis.setText(diagnosis_html(result.diagnosis))
         summary = self.ai.summary
         if summary is not None:
-            self.panel.model_label.setText(summary.caption + "".join(f"\n\u26a0 {n}" for n in summary.notices))
+            notices = [*summary.notices, *self._model_mismatch(draft)]
+            self.panel.model_label.setText(summary.caption + "".join(f"\n\u26a0 {n}" for n in notices))
         self.message.emit(f"Draft ready in {result.timings.total_ms:.0f} ms ({len(result.sentences)} sentences)")
         if self.status is None:  # a new report starts from this draft
             document = ReportDocument.from_ai_sentences([(s.section, s.text) for s in result.sentences])
@@ -138,6 +142,14 @@ class ReportController(QObject):
         if result.sentences:
             self.panel.select_entry(0)
         self.report_ready.emit()
+
+    def _model_mismatch(self, draft: ReportDraft) -> list[str]:
+        """A notice when the restored text was drafted by another model than this draft's."""
+        restored = self._restored_from
+        if restored is None or restored.draft_model_hash == draft.model_hash:
+            return []
+        return [f"The restored text is an {restored.draft_provenance} (model {restored.draft_model_hash[:12]}); "
+                "the heatmaps and diagnosis shown come from the loaded model, which is a different one."]
 
     # ------------------------------------------------------------------ evidence
     def _draft_sentence_for(self, entry_index: int) -> int | None:

@@ -180,3 +180,29 @@ def test_edits_are_autosaved_restored_in_a_new_window_and_signing_locks(qtbot, w
     second.report_panel.edit_entry(0, "Changed after signing.")
     assert second.report_panel.document.to_text() == before
     _wait_idle(qtbot)
+
+
+def test_restored_text_from_another_model_is_flagged_when_a_new_draft_comes(qtbot, window, tmp_path,
+                                                                           random_package, real_series_dir):
+    from app.ai_service import AiService
+    from app.report_service import ReportService
+    from models.testing import make_random_package
+    from ui.main_window import MainWindow
+
+    window.draft_report()
+    qtbot.waitUntil(lambda: window.controller.status is not None, timeout=120_000)
+    _wait_idle(qtbot)
+    other = make_random_package(tmp_path / "other-model", config="tiny", seed=1)
+    for package, flagged in ((random_package, False), (other, True)):
+        win = MainWindow(AiService(package, device="cpu"), ReportService(tmp_path / "reports.sqlite3", "tester"))
+        qtbot.addWidget(win)
+        win.open_paths([real_series_dir])
+        qtbot.waitUntil(lambda w=win: "Restored" in w.report_panel.status_label.text(), timeout=60_000)
+        restored = win.report_panel.document.to_text()
+        win.draft_report()
+        qtbot.waitUntil(lambda w=win: w.controller.draft is not None, timeout=120_000)
+        label = win.report_panel.model_label.text()
+        assert ("restored text is an AI draft by" in label) == flagged, label
+        assert win.report_panel.document.to_text() == restored  # the restored text is never replaced
+        win.cancel_draft()
+        _wait_idle(qtbot)
