@@ -17,7 +17,7 @@ import torch
 
 from models.train.config import TrainSettings
 from models.train.loop import Trainer, format_losses, lr_factor, recent_means
-from models.train.step import losses_of, make_batch
+from models.train.step import apply_update, losses_of, make_batch
 
 TERMS = ("text", "diagnosis", "slices")
 
@@ -68,11 +68,7 @@ def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-
         out = {"memory": model.vision_to_text(tokens),
                "diagnosis_logits": {name: head(scan) for name, head in model.diagnosis_heads.items()}}
         losses = losses_of(model, out, batch, settings)
-        optimiser.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimiser.step()
-        history.append({k: float(v.detach()) for k, v in losses.items()})
+        history.append(apply_update(optimiser, losses, params))
         if (step + 1) % 50 == 0:
             log(f"finetune step {step + 1}/{steps} {format_losses(recent_means(history, 50, TERMS))} "
                 f"{time.perf_counter() - start:.0f}s")

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from models.medmpt.vision import attention_rollout
 from models.train.data import StudyRecord, grey_to_pixels
 from models.train.loop import Trainer, format_losses, lr_factor, recent_means
+from models.train.step import apply_update
 from models.train.targets import patch_targets
 
 SLICE_LABELS = ("nodule", "nodule_left", "nodule_right", "covid", "effusion_left", "effusion_right",
@@ -155,7 +156,6 @@ def pretrain_slices(trainer: Trainer, settings: PretrainSettings,
     focal_count = int(round(settings.batch_size * settings.focal_share)) if len(pool.focal) else 0
     history, start = [], time.perf_counter()
     encoder.train()
-    step = 0
     for step in range(settings.steps):
         elapsed = (time.perf_counter() - start) / 60
         progress = step / settings.steps
@@ -168,11 +168,7 @@ def pretrain_slices(trainer: Trainer, settings: PretrainSettings,
         rows = np.concatenate([rng.choice(pool.focal, size=focal_count),
                                rng.integers(0, len(pool), size=settings.batch_size - focal_count)])
         losses = pretrain_losses(trainer, probe, pool.batch(rows), settings)
-        optimiser.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimiser.step()
-        history.append({k: float(v.detach()) for k, v in losses.items()})
+        history.append(apply_update(optimiser, losses, params))
         if (step + 1) % 25 == 0:
             log(f"slice pretrain step {step + 1}/{settings.steps} {format_losses(recent_means(history, 25))} "
                 f"{time.perf_counter() - start:.0f}s")

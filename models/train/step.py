@@ -97,9 +97,13 @@ def train_step(model: MedMPTReportModel, optimiser: torch.optim.Optimizer, batch
                settings: TrainSettings) -> dict[str, float]:
     """One update; returns the loss terms as floats."""
     model.train()
-    losses = compute_losses(model, batch, settings)
+    return apply_update(optimiser, compute_losses(model, batch, settings), model.parameters())
+
+
+def apply_update(optimiser: torch.optim.Optimizer, losses: dict[str, torch.Tensor], params) -> dict[str, float]:
+    """Back-propagate losses['loss'], clip the gradient norm of `params` to 1, step; the terms as floats."""
     optimiser.zero_grad(set_to_none=True)
     losses["loss"].backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
     optimiser.step()
     return {name: float(value.detach()) for name, value in losses.items()}
