@@ -84,7 +84,10 @@ def _run(argv: list[str] | None) -> int:
         return run_self_test(app, log_path)
 
     from app.ai_service import AiService
+    from app.dicom import warm_up_header_workers
 
+    if not headless:
+        warm_up_header_workers()  # first opens of large folders read headers on every core
     window = MainWindow(AiService(args.model, args.device))
     window.auto_draft = args.draft
     open_paths = list(args.path)

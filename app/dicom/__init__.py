@@ -45,6 +45,7 @@ registered with ``app.phi.register_identifiers``.
 from __future__ import annotations
 
 from app.dicom.choose import choose_series
+from app.dicom.header_pool import warm_up as warm_up_header_workers
 from app.dicom.index import index_sources, index_task
 from app.dicom.loader import LoadError, load_volume, load_volume_task
 from app.dicom.model import (
@@ -82,4 +83,5 @@ __all__ = [
     "load_volume",
     "load_volume_task",
     "to_sitk",
+    "warm_up_header_workers",
 ]

@@ -2,8 +2,10 @@
 
 Times the methods interleaved in one process (median of --repeat runs), then measures each
 method's peak memory above its baseline in a fresh subprocess. "ours" is the cold path (no index
-cache: every header parsed); "ours-warm" reopens with the persistent index cache ready (kept in
-a temporary data dir, so the user's cache is left alone). Prints figures; asserts nothing.
+cache: every header parsed, by the header worker processes the workstation starts at launch);
+"ours-1proc" is the same with every header parsed in this process (a one-off command on a small
+folder); "ours-warm" reopens with the persistent index cache ready (kept in a temporary data dir,
+so the user's cache is left alone). Prints figures; asserts nothing.
 Must not import Qt.
 """
 
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("ours", "ours-warm", "simpleitk", "pydicom", "raw")
+METHODS = ("ours", "ours-1proc", "ours-warm", "simpleitk", "pydicom", "raw")
 PHASES = ("ours-load", "simpleitk-read")
 """Second halves only: loading from a ready index / reading ready file names (timed, no memory)."""
 
@@ -44,10 +46,10 @@ def _dicom_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def run_ours(folder: Path, use_cache: bool = False) -> np.ndarray:
+def run_ours(folder: Path, use_cache: bool = False, parallel: bool = True) -> np.ndarray:
     from app.dicom import choose_series, index_sources, load_volume
 
-    choice = choose_series(index_sources(folder, use_cache=use_cache))
+    choice = choose_series(index_sources(folder, use_cache=use_cache, parallel=parallel))
     if choice.series is None:
         raise SystemExit(f"no series to load: {choice.reason}")
     return load_volume(choice.series).voxels
@@ -87,6 +89,10 @@ def run_ours_warm(folder: Path) -> np.ndarray:
     return run_ours(folder, use_cache=True)
 
 
+def run_ours_1proc(folder: Path) -> np.ndarray:
+    return run_ours(folder, parallel=False)
+
+
 def _prime_cache(folder: Path) -> None:
     """Fill the index cache; waits until the files are old enough to be cached (settled)."""
     from app.dicom.index_cache import SETTLE_SECONDS
@@ -98,6 +104,7 @@ def _prime_cache(folder: Path) -> None:
 
 RUNNERS: dict[str, Callable[[Path], object]] = {
     "ours": run_ours,
+    "ours-1proc": run_ours_1proc,
     "ours-warm": run_ours_warm,
     "simpleitk": run_simpleitk,
     "pydicom": run_pydicom,
@@ -151,8 +158,10 @@ def _memory_child(method: str, folder: Path) -> int:
     import pydicom  # noqa: F401 - imported so every method starts from the same baseline
     import SimpleITK  # noqa: F401
 
-    import app.dicom  # noqa: F401
+    import app.dicom
 
+    if method == "ours":
+        app.dicom.warm_up_header_workers(background=False)  # as the workstation does at launch
     baseline = _reset_peak()
     result = RUNNERS[method](folder)
     print(json.dumps({"peak_above_baseline": _peak_rss() - baseline, "kept": id(result) > 0}))
@@ -212,7 +221,8 @@ def _report(
     )
     _report_cold_warm(median, memory, volume_bytes)
     print(
-        "(ours = index headers + choose + load, cold: no index cache, every header parsed; "
+        "(ours = index headers + choose + load, cold: no index cache, every header parsed by the "
+        "header worker processes; ours-1proc = the same, headers parsed in this process; "
         "ours-warm = the same with the persistent index cache ready (reopening a study); "
         "simpleitk = GDCM series file names + Execute; pydicom = dcmread + pixel_array + sort; "
         "raw = read every file's bytes; *-load/-read = second phase only, / ours compares with "
@@ -224,7 +234,10 @@ def _report(
 def _report_cold_warm(
     median: dict[str, float], memory: dict[str, int | None], volume_bytes: int
 ) -> None:
-    print(f"{'open-to-volume':<26} {'cold (no cache)':>16} {'warm (index cache)':>19}")
+    print(
+        f"{'open-to-volume':<26} {'cold (no cache)':>16} {'cold, 1 process':>16} "
+        f"{'warm (index cache)':>19}"
+    )
     rows = {
         "median s": lambda m: f"{median[m]:.3f}",
         "x faster than SimpleITK": lambda m: f"{median['simpleitk'] / median[m]:.2f}",
@@ -234,10 +247,34 @@ def _report_cold_warm(
         ),
     }
     for label, cell in rows.items():
-        print(f"{label:<26} {cell('ours'):>16} {cell('ours-warm'):>19}")
+        print(f"{label:<26} {cell('ours'):>16} {cell('ours-1proc'):>16} {cell('ours-warm'):>19}")
+
+
+def _start_workers() -> None:
+    from app.dicom import header_pool
+
+    start = time.perf_counter()
+    header_pool.warm_up(background=False)
+    workers = header_pool.worker_count()
+    print(
+        f"header workers: {workers} process(es), started in {time.perf_counter() - start:.2f} s "
+        "(the workstation starts them at launch; not counted below)"
+        if workers
+        else "header workers: none (one usable core or MEDMPT_HEADER_WORKERS=0)"
+    )
 
 
 def _benchmark(folder: Path, repeat: int, with_memory: bool) -> int:
+    from app.dicom import header_pool
+
+    _start_workers()
+    try:
+        return _measure(folder, repeat, with_memory)
+    finally:
+        header_pool.shutdown()
+
+
+def _measure(folder: Path, repeat: int, with_memory: bool) -> int:
     runners = {**RUNNERS, **_phase_runners(folder)}
     times: dict[str, list[float]] = {m: [] for m in runners}
     voxels = int(np.asarray(run_ours(folder)).size)  # warm-up; also the volume size

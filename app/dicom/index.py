@@ -1,7 +1,8 @@
 """Indexing task: sources -> headers of every file -> patients / studies / series with problems.
 
 Reads headers only, and only for files the persistent index cache (app.dicom.index_cache) does
-not already hold in their current version. A file that cannot be used becomes a FileProblem;
+not already hold in their current version; many files are read by worker processes
+(app.dicom.header_pool). A file that cannot be used becomes a FileProblem;
 nothing raises. Must not import Qt.
 """
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
+from app.dicom import header_pool
 from app.dicom.headers import HeaderError, read_header
 from app.dicom.index_cache import Entry, FileKey, IndexCache, KeyMaker
 from app.dicom.model import FileProblem, FileRef, IndexResult, SliceInfo
@@ -36,6 +38,10 @@ def read_entry(ref: FileRef) -> tuple[Entry, bool]:
     return Entry(slices, meta, sorted(identifiers)), True
 
 
+def _is_cancelled(cancel: CancelToken | None) -> Callable[[], bool] | None:
+    return None if cancel is None else (lambda: cancel.cancelled)
+
+
 def _cached(
     refs: list[FileRef], cache: IndexCache | None
 ) -> tuple[dict[FileRef, FileKey], dict[FileRef, Entry]]:
@@ -51,10 +57,12 @@ def index_task(
     cancel: CancelToken | None = None,
     *,
     use_cache: bool = True,
+    parallel: bool = True,
 ) -> Task[IndexResult]:
     """Generator task: yields Progress per file, returns the IndexResult; raises Cancelled.
 
-    ``use_cache=False`` reads every header (the cold path) and leaves the cache untouched.
+    ``use_cache=False`` reads every header (the cold path) and leaves the cache untouched;
+    ``parallel=False`` reads every header in this process (never in the header workers).
     """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
@@ -65,14 +73,19 @@ def index_task(
     identifiers: set[str] = set()
     cache = IndexCache() if use_cache else None
     fresh: list[tuple[FileKey, Entry]] = []
+    pooled: Iterator[tuple[FileRef, Entry, bool]] | None = None
     try:
         keys, hits = _cached(refs, cache)
+        missing = [ref for ref in refs if ref not in hits]
+        pooled = header_pool.read_entries(
+            missing, cancelled=_is_cancelled(cancel), parallel=parallel
+        )
         for number, ref in enumerate(refs):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             entry = hits.get(ref)
             if entry is None:
-                entry, cacheable = read_entry(ref)
+                entry, cacheable = next(pooled)[1:] if pooled is not None else read_entry(ref)
                 if cacheable and ref in keys:
                     fresh.append((keys[ref], entry))
             if entry.error is not None:
@@ -84,6 +97,8 @@ def index_task(
                 (number + 1) / total * 0.95, f"reading headers: {number + 1} of {total} files"
             )
     finally:
+        if pooled is not None:
+            pooled.close()  # cancelled or failed: drop the chunks not yet read
         register_identifiers(list(identifiers))  # one batch: the redaction pattern is rebuilt once
         if cache is not None:
             cache.store(fresh)
@@ -108,6 +123,7 @@ def index_sources(
     cancel: CancelToken | None = None,
     *,
     use_cache: bool = True,
+    parallel: bool = True,
 ) -> IndexResult:
     """Index folders (recursively), files, .zip archives and DICOMDIRs; headers only."""
-    return run_sync(index_task(paths, cancel, use_cache=use_cache))
+    return run_sync(index_task(paths, cancel, use_cache=use_cache, parallel=parallel))

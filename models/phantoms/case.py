@@ -66,9 +66,15 @@ def make_case(
     slice_limits: tuple[int, int] = (40, 400),
     plan: CasePlan | None = None,
     noise: bool = True,
+    slab_mm: float | None = None,
 ) -> PhantomCase:
     """Render phantom `seed`. `size` and `num_slices` override the scanner protocol (the same
-    seed keeps the same patient and findings), e.g. size=128, num_slices=32 for training."""
+    seed keeps the same patient and findings), e.g. size=192, num_slices=32 for training.
+
+    `slab_mm` renders each slice that thick (partial volume, noise) while the slices stay
+    `num_slices` apart over the whole chest: 32 thin slices sampled from a thin-slice scan, as
+    the runtime's nearest-slice sampling feeds a real series to the model. By default a slice is
+    as thick as the slices are apart."""
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     plan = plan or sample_plan(np.random.default_rng([seed, 0]))
@@ -80,7 +86,8 @@ def make_case(
     geo = choose_geometry(rng_geo, z_range=z_range, body_halfwidth=p.body_a + 22, size=size,
                           num_slices=num_slices, slice_thickness=slice_thickness, slice_limits=slice_limits)
     rng_les = np.random.default_rng([seed, 3])
-    lesions = calibrate(p, plan, rng_les, geo.slice_thickness)
+    slab = float(slab_mm) if slab_mm else float(geo.slice_thickness)
+    lesions = calibrate(p, plan, rng_les, slab)
     zs = geo.z_mm()
     lesions.nodules = place_nodules(p, plan, rng_les, zs)
     renderer = AnatomyRenderer(p, tubes, geo.x_mm(), geo.y_mm(), rng_anat)
@@ -90,13 +97,13 @@ def make_case(
     vol = _Volumes(geo.shape)
     meas = Measurements(geo, p, slots)
     rng_noise = np.random.default_rng([seed, 4])
-    sd = _noise_sd(rng_noise, geo.slice_thickness, p) if noise else 0.0
+    sd = _noise_sd(rng_noise, slab, p) if noise else 0.0
     for k, z in enumerate(zs):
         layers, masks = _render_plane(renderer, painter, p, float(z))
         hu_sum = layers.hu
-        for dz in _slab_offsets(geo.slice_thickness):  # thick slices average a slab
+        for dz in _slab_offsets(slab):  # thick slices average a slab
             hu_sum = hu_sum + _render_plane(renderer, painter, p, float(z + dz))[0].hu
-        layers.hu = hu_sum / np.float32(1 + len(_slab_offsets(geo.slice_thickness)))
+        layers.hu = hu_sum / np.float32(1 + len(_slab_offsets(slab)))
         hu = smooth3(layers.hu)
         if sd:
             hu += smooth3(rng_noise.standard_normal(hu.shape, dtype=np.float32)) * np.float32(sd / 0.375)

@@ -90,8 +90,10 @@ def training_markdown(state: dict, command: str) -> str:
         f"- Command: `{command}`",
         f"- Seed: {s['seed']} (torch, numpy and python seeded; deterministic torch kernels; "
         f"{s['threads']} threads)",
-        f"- Data: synthetic chest-CT phantoms `models.phantoms.case.make_case(seed, size, num_slices=32)`, "
-        f"seeds {first}..{first + s['cases'] - 1}, matrix 128/128/160 drawn per seed; each preprocessed "
+        f"- Data: synthetic chest-CT phantoms `models.train.data.render_case(seed)`, "
+        f"seeds {first}..{first + s['cases'] - 1}: 32 thin slices spread over the chest (as the "
+        "runtime samples a thin-slice series), slice thickness 1-5 mm and matrix 192/224/256 drawn "
+        "per seed; each preprocessed "
         "once by `inference.preprocess.preprocess` with the package's own spec (5 mm nearest z "
         "resampling, the MedMPT 32-slice rule, 224 x 224 antialiased bilinear, three HU windows) and "
         "cached as uint8 grey levels (bit-exact with the runtime input). "

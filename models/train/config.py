@@ -12,8 +12,15 @@ from models.medmpt.config import TINY, MedMPTConfig
 PACKAGE_NAME = "medmpt-tiny-phantom"
 SEVERITY_CLASSES = ("CT-0", "CT-1", "CT-2", "CT-3")
 # Render sizes of training phantoms (pixels per side); a study's size is drawn from its seed.
-RENDER_SIZES = (128, 128, 160)
+# About the 224-pixel model input, so a 5 mm nodule is still a few pixels across.
+RENDER_SIZES = (192, 224, 256)
 RENDER_SLICES = 32
+# Each of the 32 slices is a thin slice sampled from a chest-long scan, as the runtime's
+# nearest-slice sampling feeds a real series: its thickness (partial volume, noise) is drawn from
+# the clinical protocols, not the 32-slice spacing (a 10 mm slab would hide small nodules).
+RENDER_SLABS_MM = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
+# Names renders cached on disk (held-out evaluation), so a change of recipe never reuses old ones.
+RENDER_RECIPE = "thin2"
 # Held-out evaluation seeds start here; training seeds are 0 .. cases-1 (offset by the seed).
 HELD_OUT_BASE = 10_000_000
 

@@ -22,7 +22,13 @@ import torch
 from inference.preprocess import CTInput, preprocess
 from models.export.package import PREPROCESSING
 from models.phantoms.case import PhantomCase, make_case
-from models.train.config import RENDER_SIZES, RENDER_SLICES, SEVERITY_CLASSES
+from models.train.config import (
+    RENDER_RECIPE,
+    RENDER_SIZES,
+    RENDER_SLABS_MM,
+    RENDER_SLICES,
+    SEVERITY_CLASSES,
+)
 
 SPEC = PREPROCESSING
 _NORM = SPEC["normalisation"]
@@ -50,6 +56,16 @@ class StudyRecord:
 def render_size(seed: int) -> int:
     """The in-plane matrix of training phantom `seed` (drawn from the seed)."""
     return int(np.random.default_rng([seed, 77]).choice(RENDER_SIZES))
+
+
+def render_slab(seed: int) -> float:
+    """The slice thickness (mm) of training phantom `seed`'s 32 sampled slices (from the seed)."""
+    return float(np.random.default_rng([seed, 78]).choice(RENDER_SLABS_MM))
+
+
+def render_case(seed: int, size: int | None = None, num_slices: int = RENDER_SLICES) -> PhantomCase:
+    """Phantom `seed` rendered with the training recipe: its matrix, 32 thin slices over the chest."""
+    return make_case(seed, size=size or render_size(seed), num_slices=num_slices, slab_mm=render_slab(seed))
 
 
 def ct_input(case: PhantomCase) -> CTInput:
@@ -94,7 +110,7 @@ def record_of(case: PhantomCase, index: int, original_indices: np.ndarray) -> St
 def render_study(seed: int, index: int = 0, size: int | None = None,
                  num_slices: int = RENDER_SLICES) -> tuple[np.ndarray, StudyRecord, PhantomCase]:
     """Render phantom `seed` small and preprocess it: (uint8 (32, 3, S, S), record, case)."""
-    case = make_case(seed, size=size or render_size(seed), num_slices=num_slices)
+    case = render_case(seed, size, num_slices)
     prepared = preprocess(ct_input(case), SPEC)
     return pixels_to_grey(prepared.pixel_values[0]), record_of(case, index, prepared.original_indices), case
 
@@ -113,10 +129,17 @@ class StudyCache:
         self.done = self._memmap("done.u8", (len(self.seeds),))
 
     def _check_seeds(self) -> None:
+        """Refuse a folder that caches other seeds or renders of another recipe."""
         path = self.root / "seeds.json"
-        if path.exists() and json.loads(path.read_text()) != self.seeds:
-            raise ValueError(f"{self.root} caches other phantom seeds; choose another cache folder")
-        path.write_text(json.dumps(self.seeds))
+        wanted = {"recipe": RENDER_RECIPE, "seeds": self.seeds}
+        if path.exists():
+            found = json.loads(path.read_text())
+            if not isinstance(found, dict) or found.get("recipe") != RENDER_RECIPE:
+                raise ValueError(f"{self.root} caches phantoms rendered with an older recipe; "
+                                 "choose another cache folder")
+            if found.get("seeds") != self.seeds:
+                raise ValueError(f"{self.root} caches other phantom seeds; choose another cache folder")
+        path.write_text(json.dumps(wanted))
 
     def _memmap(self, name: str, shape: tuple[int, ...]) -> np.memmap:
         path = self.root / name

@@ -21,8 +21,8 @@ from inference.result import ReportResult
 from models.phantoms.report_parse import parse_report
 from models.phantoms.truth import size_bucket
 from models.train import metrics
-from models.train.config import HELD_OUT_BASE, SEVERITY_CLASSES
-from models.train.data import ct_input, render_size, severity_index
+from models.train.config import HELD_OUT_BASE, RENDER_RECIPE, SEVERITY_CLASSES
+from models.train.data import ct_input, render_case, severity_index
 from models.train.targets import mentions
 
 FOCAL_TYPES = ("nodule", "effusion")
@@ -45,10 +45,8 @@ def held_out_seed(seed: int, i: int) -> int:
 
 
 def render_held_out(phantom_seed: int, size: int | None = None) -> EvalStudy:
-    """One held-out phantom rendered in memory with the training protocol (32 slices, small)."""
-    from models.phantoms.case import make_case
-
-    case = make_case(phantom_seed, size=size or render_size(phantom_seed), num_slices=32)
+    """One held-out phantom rendered in memory with the training recipe (32 thin slices)."""
+    case = render_case(phantom_seed, size)
     return EvalStudy(f"phantom-{phantom_seed}", ct_input(case), [f.to_json() for f in case.findings],
                      case.report, severity_index(case.study["covid_severity"]))
 
@@ -78,7 +76,7 @@ def generated_studies(count: int, seed: int, size: int | None = None,
         if cache is None:
             yield render_held_out(phantom_seed, size)
             continue
-        path = Path(cache) / f"phantom-{phantom_seed}-{size or 'mix'}.npz"
+        path = Path(cache) / f"phantom-{phantom_seed}-{size or 'mix'}-{RENDER_RECIPE}.npz"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             _save(render_held_out(phantom_seed, size), path)
@@ -145,6 +143,7 @@ class Tally:
     plane_hits: list[bool] = field(default_factory=list)
     plane_chance: list[float] = field(default_factory=list)
     by_type: dict[str, list[tuple[bool, float]]] = field(default_factory=dict)
+    per_type: dict[str, list[int]] = field(default_factory=dict)  # type -> [tp, fp, fn]
     seconds: list[float] = field(default_factory=list)
 
 
@@ -156,6 +155,12 @@ def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]]) -> N
     tally.fp += len(predicted) - len(pairs)
     tally.fn += len(truth) - len(pairs)
     tally.exact_tp += sum(p == t for p, t in pairs)
+    for kind in {f[0] for f in predicted} | {t[0] for t in truth}:
+        tp = sum(t[0] == kind for _, t in pairs)
+        counts = tally.per_type.setdefault(kind, [0, 0, 0])
+        counts[0] += tp
+        counts[1] += sum(p[0] == kind for p in predicted) - tp
+        counts[2] += sum(t[0] == kind for t in truth) - tp
     for p, t in pairs:
         if t[1] is not None and t[0] in FOCAL_TYPES:
             tally.located.append(p[1] == t[1] and p[2] == t[2])
@@ -256,6 +261,7 @@ def summarise(t: Tally) -> dict[str, Any]:
         "inplane_pointing_sentences": len(t.plane_hits),
         "slice_pointing_by_type": {k: [_mean([h for h, _ in v]), _mean([c for _, c in v]), len(v)]
                                    for k, v in sorted(t.by_type.items())},
+        "finding_by_type": {k: _type_figures(*v) for k, v in sorted(t.per_type.items())},
         "seconds_per_study": _mean(t.seconds),
     }
     for name, pairs in t.binary.items():
@@ -263,6 +269,14 @@ def summarise(t: Tally) -> dict[str, Any]:
         out[f"{name}_auc"] = metrics.roc_auc(scores, labels)
         out[f"{name}_accuracy"] = _mean([(p >= 0.5) == bool(y) for p, y in pairs])
     return out
+
+
+def _type_figures(tp: int, fp: int, fn: int) -> dict[str, Any]:
+    """Precision, recall and F1 of one finding type, with the counts behind them."""
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": precision, "recall": recall, "f1": _f1(precision, recall),
+            "true": tp + fn, "reported": tp + fp}
 
 
 def _f1(p: float, r: float) -> float:
