@@ -7,6 +7,7 @@ reported in Volume.problems. Must not import Qt.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections import defaultdict
@@ -78,16 +79,26 @@ def _pixel_source(data: bytearray | bytes, item: SliceInfo, syntax: UID) -> obje
     return read_dataset(buffer, syntax.is_implicit_VR, syntax.is_little_endian).get("PixelData")
 
 
+@functools.lru_cache(maxsize=64)
+def _syntax(uid: str) -> UID:
+    return UID(uid)
+
+
+@functools.lru_cache(maxsize=64)
+def _decoder(syntax: UID):  # noqa: ANN202 - a pydicom Decoder
+    return get_decoder(syntax)
+
+
 def read_pixels(item: SliceInfo) -> np.ndarray:
     """All frames of the file holding `item` as stored values, shape (frames, rows, columns).
 
     Native pixel data is decoded in place in the file's buffer (one read, no copies).
     """
     data = item.ref.read_buffer()
-    syntax = UID(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian)
+    syntax = _syntax(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian)
     source = _pixel_source(data, item, syntax)
     if source is not None:
-        array = get_decoder(syntax).as_array(source, **_decoder_options(item))[0]
+        array = _decoder(syntax).as_array(source, **_decoder_options(item))[0]
     else:  # offset unknown (deflated, or the file changed since indexing): read it all
         ds = pydicom.dcmread(io.BytesIO(data))
         array = get_decoder(ds.file_meta.TransferSyntaxUID).as_array(ds)[0]
@@ -100,18 +111,34 @@ def read_pixels(item: SliceInfo) -> np.ndarray:
     return array
 
 
+def _fits_int16(low: float, high: float, slope: float, intercept: float) -> bool:
+    ends = (low * slope + intercept, high * slope + intercept)
+    return min(ends) >= _INT16.min and max(ends) <= _INT16.max
+
+
+def _stored_range(item: SliceInfo) -> tuple[int, int]:
+    """The values BitsStored bits can hold (the decoders clear or sign-extend unused bits)."""
+    bits = max(1, min(item.BitsStored or item.BitsAllocated, 32))
+    if item.PixelRepresentation:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
 def _store(raw: np.ndarray, item: SliceInfo, target: np.ndarray) -> bool:
     """Write HU into target; False when an int16 target cannot hold this slice exactly."""
     slope, intercept = item.RescaleSlope, item.RescaleIntercept
     if target.dtype == np.int16:
-        ends = np.array([raw.min(), raw.max()], dtype=np.float64) * slope + intercept
-        if ends.min() < _INT16.min or ends.max() > _INT16.max:
-            return False
-        target[...] = raw  # int16 arithmetic wraps modulo 2**16, so the final values are exact
+        # Scan the pixels only when the stored bits alone could overflow (e.g. 16-bit data).
+        if raw.dtype.itemsize > 2 or not _fits_int16(*_stored_range(item), slope, intercept):
+            if not _fits_int16(float(raw.min()), float(raw.max()), slope, intercept):
+                return False
+        # One pass, computed in int32 (exact: the result was checked to fit int16).
         if slope != 1:
-            target *= int(slope)
-        if intercept:
-            target += int(intercept)
+            np.multiply(raw, np.int32(slope), out=target, casting="unsafe")
+            if intercept:
+                target += np.int16(intercept)
+        else:
+            np.add(raw, np.int32(intercept), out=target, casting="unsafe")
         return True
     target[...] = raw
     if slope != 1:

@@ -50,3 +50,31 @@ def test_two_loads_agree_with_pydicom_and_leave_files_untouched(tmp_path):
     )
     np.testing.assert_array_equal(first[0], reference)
     assert {p: p.read_bytes() for p in (tmp_path / "f").iterdir()} == before
+
+
+def _write_16_bit(folder, spec, values, signed: bool):
+    folder.mkdir()
+    for index, plane in enumerate(values):
+        ds = slice_dataset(spec, index, plane.astype(np.int16 if signed else np.uint16))
+        ds.PixelRepresentation = int(signed)
+        ds.save_as(folder / f"{index}.dcm", enforce_file_format=True)
+
+
+def test_values_beyond_int16_after_rescale_load_exactly_as_float(tmp_path):
+    """16-bit data whose HU leave the int16 range (a metal implant, say) keep every value."""
+    spec = SeriesSpec(count=3, rows=16, columns=16, RescaleIntercept=-1024.0)
+    values = np.random.default_rng(5).integers(0, 40000, (3, 16, 16))
+    values[1, 3, 4] = 65535
+    _write_16_bit(tmp_path / "u16", spec, values, signed=False)
+    volume = load_volume(index_sources(tmp_path / "u16").series[0])
+    assert volume.voxels.dtype == np.float32
+    np.testing.assert_array_equal(volume.voxels, values - 1024.0)
+
+
+def test_integer_slope_and_intercept_stay_exact_in_int16(tmp_path):
+    spec = SeriesSpec(count=3, rows=16, columns=16, RescaleSlope=2.0, RescaleIntercept=-3000.0)
+    values = np.random.default_rng(6).integers(-8000, 8000, (3, 16, 16))
+    _write_16_bit(tmp_path / "s16", spec, values, signed=True)
+    volume = load_volume(index_sources(tmp_path / "s16").series[0])
+    assert volume.voxels.dtype == np.int16
+    np.testing.assert_array_equal(volume.voxels, values * 2 - 3000)
