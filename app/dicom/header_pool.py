@@ -164,7 +164,7 @@ def _chunk_result(
 ) -> list[tuple[Entry, bool]]:
     from app.dicom.index import read_entry
 
-    if future is not None:
+    if future is not None and not _failed:  # once broken, the other chunks are read here
         try:
             result = future.result()
             if len(result) == len(chunk):

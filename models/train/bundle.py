@@ -64,7 +64,8 @@ def provenance(state: dict, command: str) -> str:
     s = state["settings"]
     first = s["seed"] * 1_000_000
     return (f"Trained from random initialisation by models/cli_train.py on {_studies(state)} synthetic "
-            f"chest-CT phantoms (models.phantoms.make_case, from seeds {first}..{first + s['cases'] - 1}), "
+            f"chest-CT phantoms (models.train.data.render_case: 32 thin slices over the chest, "
+            f"from seeds {first}..{first + s['cases'] - 1}), "
             f"training seed {s['seed']}, " + " + ".join(_stages(state)) + " on 2 CPU threads"
             f"; command: {command}; exported {_dt.date.today().isoformat()}")
 
