@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from app.dicom.index_cache import Entry
@@ -121,21 +121,21 @@ def _broken() -> None:
 
 
 def read_entries(
-    refs: list[FileRef], cancelled: Callable[[], bool] | None = None, *, parallel: bool = True
-) -> Iterator[tuple[FileRef, Entry, bool]] | None:
-    """(ref, entry, cacheable) for every ref, in order, read by the workers; None when the pool
-    is not worth it, not available or not wanted (the caller then reads in-process)."""
+    refs: list[FileRef], *, parallel: bool = True
+) -> Iterator[tuple[Entry, bool]] | None:
+    """read_entry's (entry, cacheable) for every ref, in order, read by the workers; None when
+    the pool is not worth it, not available or not wanted (the caller then reads in-process).
+
+    Closing the iterator early (cancel) drops the chunks not yet read."""
     if not parallel or len(refs) < MIN_FILES or (_pool is None and len(refs) < START_FILES):
         return None
     pool = _start()
     if pool is None:
         return None
-    return _results(pool, refs, cancelled)
+    return _results(pool, refs)
 
 
-def _results(
-    pool: ProcessPoolExecutor, refs: list[FileRef], cancelled: Callable[[], bool] | None
-) -> Iterator[tuple[FileRef, Entry, bool]]:
+def _results(pool: ProcessPoolExecutor, refs: list[FileRef]) -> Iterator[tuple[Entry, bool]]:
     chunks = [refs[i : i + CHUNK_FILES] for i in range(0, len(refs), CHUNK_FILES)]
     futures: list[Future[list[tuple[Entry, bool]]] | None] = []
     try:
@@ -146,13 +146,7 @@ def _results(
         futures = [None] * len(chunks)
     try:
         for chunk, future in zip(chunks, futures, strict=True):
-            if cancelled is not None and cancelled():
-                return
-            entries = _chunk_result(future, chunk)
-            yield from (
-                (ref, entry, cacheable)
-                for ref, (entry, cacheable) in zip(chunk, entries, strict=True)
-            )
+            yield from _chunk_result(future, chunk)
     finally:
         for future in futures:
             if future is not None:

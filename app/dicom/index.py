@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from app.dicom import header_pool
 from app.dicom.headers import HeaderError, read_header
@@ -36,10 +36,6 @@ def read_entry(ref: FileRef) -> tuple[Entry, bool]:
     except BaseException as exc:  # noqa: BLE001 - last line of defence (even a Rust panic)
         return Entry([], {}, [], f"unexpected error: {type(exc).__name__}"), False
     return Entry(slices, meta, sorted(identifiers)), True
-
-
-def _is_cancelled(cancel: CancelToken | None) -> Callable[[], bool] | None:
-    return None if cancel is None else (lambda: cancel.cancelled)
 
 
 def _cached(
@@ -73,19 +69,17 @@ def index_task(
     identifiers: set[str] = set()
     cache = IndexCache() if use_cache else None
     fresh: list[tuple[FileKey, Entry]] = []
-    pooled: Iterator[tuple[FileRef, Entry, bool]] | None = None
+    pooled: Iterator[tuple[Entry, bool]] | None = None
     try:
         keys, hits = _cached(refs, cache)
         missing = [ref for ref in refs if ref not in hits]
-        pooled = header_pool.read_entries(
-            missing, cancelled=_is_cancelled(cancel), parallel=parallel
-        )
+        pooled = header_pool.read_entries(missing, parallel=parallel)
         for number, ref in enumerate(refs):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             entry = hits.get(ref)
             if entry is None:
-                entry, cacheable = next(pooled)[1:] if pooled is not None else read_entry(ref)
+                entry, cacheable = next(pooled) if pooled is not None else read_entry(ref)
                 if cacheable and ref in keys:
                     fresh.append((keys[ref], entry))
             if entry.error is not None:
