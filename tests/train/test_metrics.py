@@ -7,7 +7,7 @@ import pytest
 
 from inference.explain import Explanation
 from models.train import metrics
-from models.train.evaluate import Tally, match_findings, score_pointing
+from models.train.evaluate import Tally, match_findings, score_findings, score_pointing, summarise
 
 REF = "FINDINGS: A 6 mm solid nodule in the right upper lobe. No pleural effusion."
 
@@ -95,3 +95,18 @@ def test_pointing_on_a_constructed_case_with_a_7x7_patch_grid():
     assert hit.slice_hits == [True] and hit.plane_hits == [True]
     assert miss.slice_hits == [False] and miss.plane_hits == [False]
     assert 0 < hit.slice_chance[0] < 0.2 and 0 < hit.plane_chance[0] < 0.2
+
+
+def test_findings_are_also_scored_per_type():
+    """A researcher must see which finding type loses recall, not only the overall F1."""
+    tally = Tally()
+    truth = [
+        {"type": "effusion", "side": "right", "severity": "small"},
+        {"type": "emphysema", "severity": "mild"},
+    ]
+    score_findings(tally, "FINDINGS: Small right pleural effusion. A 6 mm solid nodule in the right "
+                          "upper lobe. No emphysema.", truth)
+    figures = summarise(tally)["finding_by_type"]
+    assert figures["effusion"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "true": 1, "reported": 1}
+    assert figures["nodule"]["precision"] == 0.0 and figures["nodule"]["reported"] == 1
+    assert figures["emphysema"]["recall"] == 0.0 and figures["emphysema"]["true"] == 1
