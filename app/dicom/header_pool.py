@@ -85,7 +85,6 @@ def _start() -> ProcessPoolExecutor | None:
             _failed = True
             _pool = None
         else:
-            atexit.register(shutdown)
             log.info("header pool started with %d worker process(es)", workers)
         return _pool
 
@@ -111,6 +110,9 @@ def shutdown() -> None:
         pool, _pool = _pool, None
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown)  # once; a no-op when no pool runs
 
 
 def _broken() -> None:
