@@ -116,8 +116,11 @@ def _fits_int16(low: float, high: float, slope: float, intercept: float) -> bool
     return min(ends) >= _INT16.min and max(ends) <= _INT16.max
 
 
-def _stored_range(item: SliceInfo) -> tuple[int, int]:
-    """The values BitsStored bits can hold (the decoders clear or sign-extend unused bits)."""
+def _stored_range(item: SliceInfo) -> tuple[int, int] | None:
+    """The values BitsStored bits can hold, for native pixel data (pydicom clears or sign-extends
+    its unused bits); None for compressed data, whose decoders need not keep to BitsStored."""
+    if _syntax(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian).is_encapsulated:
+        return None
     bits = max(1, min(item.BitsStored or item.BitsAllocated, 32))
     if item.PixelRepresentation:
         return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -129,7 +132,8 @@ def _store(raw: np.ndarray, item: SliceInfo, target: np.ndarray) -> bool:
     slope, intercept = item.RescaleSlope, item.RescaleIntercept
     if target.dtype == np.int16:
         # Scan the pixels only when the stored bits alone could overflow (e.g. 16-bit data).
-        if raw.dtype.itemsize > 2 or not _fits_int16(*_stored_range(item), slope, intercept):
+        stored = _stored_range(item)
+        if raw.dtype.itemsize > 2 or stored is None or not _fits_int16(*stored, slope, intercept):
             if not _fits_int16(float(raw.min()), float(raw.max()), slope, intercept):
                 return False
         # One pass, computed in int32 (exact: the result was checked to fit int16).
