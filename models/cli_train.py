@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrain-steps", type=int, default=0,
                         help="stage zero: steps training the slice encoder alone on single slices with dense "
                              "phantom ground truth (models/train/slice_pretrain.py)")
+    parser.add_argument("--paste-share", type=float, default=0.3,
+                        help="stage zero: share of slices given a pasted synthetic nodule (0 = none)")
     parser.add_argument("--pretrain-minutes", type=float, default=None, help="wall-time budget of stage zero")
     parser.add_argument("--finetune-steps", type=int, default=300,
                         help="second stage: steps on cached slice embeddings with the slice encoder frozen")
@@ -54,6 +56,8 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"--seed must be in 0..999, got {args.seed}"
     if args.epochs < 0 or args.batch_size < 1 or args.workers < 1 or args.pretrain_steps < 0:
         return "--batch-size and --workers must be positive, --epochs and --pretrain-steps not negative"
+    if not 0.0 <= args.paste_share <= 1.0:
+        return "--paste-share must be between 0 and 1"
     if args.epochs == 0 and args.pretrain_steps == 0:
         return "nothing would train the slice encoder: give --epochs or --pretrain-steps"
     return None
@@ -79,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         if args.pretrain_steps > 0 and not trainer.pretrain and trainer.step == 0:
             from models.train.slice_pretrain import PretrainSettings, pretrain_slices
 
-            pretrain_slices(trainer, PretrainSettings(steps=args.pretrain_steps, max_minutes=args.pretrain_minutes),
+            pretrain_slices(trainer, PretrainSettings(steps=args.pretrain_steps, max_minutes=args.pretrain_minutes,
+                                                     paste_share=args.paste_share),
                             log=lambda m: print(m, flush=True))
             trainer.save()
         trainer.run()

@@ -13,7 +13,7 @@ from models.phantoms.render import LUNG, AnatomyRenderer, SliceLayers
 from models.phantoms.truth import lobe_label
 
 # Nodule appearance: (HU of the whole nodule, HU of the solid core or None, core radius fraction)
-_NODULE_HU = {"solid": (38.0, None, 0.0), "part-solid": (-560.0, 30.0, 0.45),
+NODULE_HU = {"solid": (38.0, None, 0.0), "part-solid": (-560.0, 30.0, 0.45),
               "ground-glass": (-620.0, None, 0.0), "calcified": (520.0, None, 0.0)}
 
 Masks = dict[str, tuple[slice, slice, np.ndarray]]
@@ -77,7 +77,7 @@ class LesionPainter:
         mask = (d < rad) & in_lobe
         if not mask.any():
             return None
-        whole, core, core_frac = _NODULE_HU[n.subtype]
+        whole, core, core_frac = NODULE_HU[n.subtype]
         hu = layers.hu[c.rs, c.cs]
         alpha = np.clip((rad - d) / self.r.step + 0.5, 0, 1) * in_lobe
         hu += alpha * (whole - hu)

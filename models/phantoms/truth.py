@@ -129,7 +129,7 @@ _CTR_TARGETS = {None: (0.38, 0.47), "mild": (0.515, 0.535), "moderate": (0.565, 
 _LAA_TARGETS = {"mild": (4.0, 8.0), "moderate": (12.5, 17.5), "severe": (23.0, 30.0)}
 
 
-def _nodule_size(rng: np.random.Generator, subtype: str) -> float:
+def nodule_size(rng: np.random.Generator, subtype: str) -> float:
     if subtype == "calcified":
         return float(rng.uniform(4.0, 10.0))
     return float(np.exp(rng.uniform(np.log(4.0), np.log(30.0))))
@@ -146,7 +146,7 @@ def sample_plan(rng: np.random.Generator) -> CasePlan:
             for _ in range(1 if rng.random() < 0.75 else 2):
                 subtype = str(rng.choice(NODULE_SUBTYPES, p=[0.5, 0.15, 0.2, 0.15]))
                 lobe = str(rng.choice(LOBE_CODES))
-                plan.nodules.append((lobe, subtype, _nodule_size(rng, subtype)))
+                plan.nodules.append((lobe, subtype, nodule_size(rng, subtype)))
         if rng.random() < 0.30:
             k = int(rng.integers(1, 4))
             plan.covid_fraction = float(rng.uniform(*_COVID_TARGETS[k]))

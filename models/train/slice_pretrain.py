@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from models.medmpt.vision import attention_rollout
 from models.train.data import StudyRecord, grey_to_pixels
 from models.train.loop import Trainer, format_losses, lr_factor, recent_means
+from models.train.nodule_paste import box_patches, paste_nodule
 from models.train.step import apply_update
 from models.train.targets import patch_targets
 
@@ -83,6 +84,7 @@ class PretrainSettings:
     focal_share: float = 0.25  # share of each batch drawn from slices holding a nodule
     patch_weight: float = 1.0
     rollout_weight: float = 0.3
+    paste_share: float = 0.3  # share of slices given a pasted synthetic nodule (models.train.nodule_paste)
     warmup_steps: int = 50
     max_minutes: float | None = None
 
@@ -105,18 +107,30 @@ class SlicePool:
         self.severity = np.concatenate(severity)
         self.masks = np.concatenate(masks)  # (N*S, 2, G, G): nodule, effusion
         self.slices = trainer.model.config.num_slices
+        self.grid = grid
         self.focal = np.flatnonzero(self.labels[:, 0] * self.masks[:, 0].reshape(len(self.masks), -1).max(1))
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batch(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
+    def batch(self, rows: np.ndarray, rng: np.random.Generator | None = None,
+              paste_share: float = 0.0) -> dict[str, torch.Tensor]:
+        """Slices `rows`; with `rng`, a `paste_share` of them get a pasted nodule (labels and
+        patch mask updated to match)."""
         rows = np.sort(rows)
         grey = np.stack([self.trainer.cache.pixels[self.studies[r // self.slices], r % self.slices] for r in rows])
+        labels, masks = self.labels[rows].copy(), self.masks[rows].copy()
+        if rng is not None and paste_share > 0:
+            for j in np.flatnonzero(rng.random(len(rows)) < paste_share):
+                pasted = paste_nodule(grey[j], rng)
+                if pasted is not None:
+                    labels[j, SLICE_LABELS.index("nodule")] = 1.0
+                    labels[j, SLICE_LABELS.index(f"nodule_{pasted.side}")] = 1.0
+                    masks[j, 0] = np.maximum(masks[j, 0], box_patches(pasted.box, grey.shape[-1], self.grid))
         return {"pixels": grey_to_pixels(torch.from_numpy(grey)),
-                "labels": torch.from_numpy(self.labels[rows]),
+                "labels": torch.from_numpy(labels),
                 "severity": torch.from_numpy(self.severity[rows]),
-                "masks": torch.from_numpy(self.masks[rows])}
+                "masks": torch.from_numpy(masks)}
 
 
 def _box_mask(record: StudyRecord, kind: str, grid: int) -> np.ndarray:
@@ -167,7 +181,7 @@ def pretrain_slices(trainer: Trainer, settings: PretrainSettings,
             group["lr"] = settings.lr * lr_factor(step, settings.warmup_steps, progress)
         rows = np.concatenate([rng.choice(pool.focal, size=focal_count),
                                rng.integers(0, len(pool), size=settings.batch_size - focal_count)])
-        losses = pretrain_losses(trainer, probe, pool.batch(rows), settings)
+        losses = pretrain_losses(trainer, probe, pool.batch(rows, rng, settings.paste_share), settings)
         history.append(apply_update(optimiser, losses, params))
         if (step + 1) % 25 == 0:
             log(f"slice pretrain step {step + 1}/{settings.steps} {format_losses(recent_means(history, 25))} "
@@ -175,7 +189,7 @@ def pretrain_slices(trainer: Trainer, settings: PretrainSettings,
     encoder.eval()
     trainer.pretrain = {
         "steps": len(history), "batch_size": settings.batch_size, "lr": settings.lr,
-        "focal_share": settings.focal_share, "studies": len(pool.studies), "slices": len(pool),
+        "focal_share": settings.focal_share, "paste_share": settings.paste_share, "studies": len(pool.studies), "slices": len(pool),
         "seconds": round(time.perf_counter() - start, 1),
         "final": recent_means(history, 50),
     }

@@ -68,7 +68,8 @@ def test_stage_zero_trains_only_the_slice_encoder_and_lowers_its_losses(small_st
     trainer = _Trainer(small_studies, build_model(config, seed=0))
     pool = SlicePool(trainer)
     assert len(pool) == 2 * config.num_slices
-    settings = PretrainSettings(steps=12, batch_size=len(pool), focal_share=0.0, lr=3e-3, warmup_steps=1)
+    settings = PretrainSettings(steps=12, batch_size=len(pool), focal_share=0.0, lr=3e-3, warmup_steps=1,
+                                paste_share=0.0)
     decoder_before = {k: v.clone() for k, v in trainer.model.text_decoder.state_dict().items()}
     encoder_before = {k: v.clone() for k, v in trainer.model.vision_encoder_q.state_dict().items()}
     history = pretrain_slices(trainer, settings, log=lambda _: None)
@@ -78,3 +79,33 @@ def test_stage_zero_trains_only_the_slice_encoder_and_lowers_its_losses(small_st
         assert np.mean([h[term] for h in history[-3:]]) < np.mean([h[term] for h in history[:3]]), term
     assert any(not torch.equal(v, trainer.model.vision_encoder_q.state_dict()[k]) for k, v in encoder_before.items())
     assert all(torch.equal(v, trainer.model.text_decoder.state_dict()[k]) for k, v in decoder_before.items())
+
+
+def test_pasted_nodules_are_labelled_on_their_slice_and_patches(small_studies, report_tokenizer):
+    """Stage zero's batches with nodules pasted in: each changed slice says nodule (and its side)
+    and its patch mask covers the change; unchanged slices keep their own labels; the cache is
+    never written."""
+    from models.medmpt.model import build_model
+    from models.train.config import phantom_config
+    from models.train.slice_pretrain import SlicePool
+
+    trainer = _Trainer(small_studies, build_model(phantom_config(report_tokenizer.get_vocab_size()), seed=0))
+    pool = SlicePool(trainer)
+    cache_before = trainer.cache.pixels.copy()
+    rows = np.arange(len(pool))
+    plain = pool.batch(rows)
+    pasted = pool.batch(rows, np.random.default_rng(0), paste_share=1.0)
+    assert np.array_equal(trainer.cache.pixels, cache_before)
+    changed = (pasted["pixels"] != plain["pixels"]).any(dim=1).numpy()  # (N, H, W)
+    hit = changed.reshape(len(rows), -1).any(axis=1)
+    assert hit.sum() >= 8, "most slices through the lungs get a nodule"
+    nodule, left, right = (SLICE_LABELS.index(n) for n in ("nodule", "nodule_left", "nodule_right"))
+    grid = trainer.model.config.grid
+    for j in np.flatnonzero(hit):
+        assert pasted["labels"][j, nodule] == 1 and pasted["labels"][j, left] + pasted["labels"][j, right] >= 1
+        ys, xs = np.nonzero(changed[j])
+        r, c = int(ys.mean() * grid / changed.shape[1]), int(xs.mean() * grid / changed.shape[2])
+        assert pasted["masks"][j, 0, r, c] == 1, "the patch holding the nodule is marked"
+    for j in np.flatnonzero(~hit):
+        assert torch.equal(pasted["labels"][j], plain["labels"][j])
+        assert torch.equal(pasted["masks"][j], plain["masks"][j])
