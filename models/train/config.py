@@ -25,10 +25,11 @@ RENDER_RECIPE = "thin2"
 HELD_OUT_BASE = 10_000_000
 
 
-def phantom_config(vocab_size: int) -> MedMPTConfig:
-    """TINY with a 32-pixel patch (7 x 7 grid), a narrower ViT and the tokenizer's vocabulary."""
+def phantom_config(vocab_size: int, patch_size: int = 32) -> MedMPTConfig:
+    """TINY with a narrower ViT, the tokenizer's vocabulary and a `patch_size` patch (32: a 7 x 7
+    grid; 16: 14 x 14 as the paper)."""
     return replace(
-        TINY, config_name="tiny-phantom", patch_size=32, vision_width=64, vision_depth=4,
+        TINY, config_name="tiny-phantom", patch_size=patch_size, vision_width=64, vision_depth=4,
         vision_heads=2, vision_mlp=256, fusion_ffn=256, text_width=192, text_layers=2,
         text_heads=4, text_ffn=768, vocab_size=vocab_size, dropout=0.0,
     )
@@ -51,4 +52,5 @@ class TrainSettings:
     patch_weight: float = 0.3
     threads: int = 2
     checkpoint_every: int = 25
+    patch_size: int = 32  # of the slice encoder (phantom_config)
     max_minutes: float | None = None  # wall budget; the LR schedule follows the larger of step and time progress

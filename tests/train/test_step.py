@@ -58,6 +58,15 @@ def test_train_cli_refuses_bad_arguments(tmp_path, capsys):
     assert "at least the batch size" in capsys.readouterr().err
     assert cli_train.run(_parse(cli_train, ["--out", str(tmp_path), "--seed", "5000"])) == 2
     assert "--seed" in capsys.readouterr().err
+    assert cli_train.run(_parse(cli_train, ["--out", str(tmp_path), "--paste-share", "1.5"])) == 2
+    assert "--paste-share" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: only the two patch grids the exporter knows
+        _parse(cli_train, ["--out", str(tmp_path), "--patch-size", "8"])
+
+
+def test_the_patch_size_sets_the_grid_of_the_phantom_model():
+    assert phantom_config(300).grid == 7
+    assert phantom_config(300, patch_size=16).grid == 14  # the paper's 14 x 14 heatmaps
 
 
 def test_eval_cli_refuses_missing_data_and_models(tmp_path, capsys):
