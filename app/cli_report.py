@@ -128,6 +128,7 @@ def format_report(data: dict[str, Any]) -> str:
              f"StudyInstanceUID: {data['StudyInstanceUID']}", f"SeriesInstanceUID: {data['SeriesInstanceUID']}",
              f"Request: {data['request_id']}  {data['created']}"]
     lines += [f"Notice: {n}" for n in data["notices"]]
+    lines += [f"\u26a0 {c}" for c in data.get("checks", [])]
     lines += ["", "FINDINGS:", data["findings"] or "(none)", "", "IMPRESSION:", data["impression"] or "(none)", "",
               "Diagnosis:"]
     for head, probabilities in data["diagnosis"].items():

@@ -16,6 +16,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.draft_checks import disagreements
 from app.tasks import Cancelled, CancelToken, Progress
 from app.volume import Volume
 from inference.errors import CancelledError
@@ -42,11 +43,16 @@ class ReportDraft:
         return (self.StudyInstanceUID, self.SeriesInstanceUID) == (
             volume.StudyInstanceUID, volume.SeriesInstanceUID)
 
+    @property
+    def checks(self) -> list[str]:
+        """Where the draft's text and its diagnosis heads clearly disagree (app.draft_checks)."""
+        return [d.message for d in disagreements([s.text for s in self.result.sentences], self.result.diagnosis)]
+
     def to_dict(self) -> dict[str, Any]:
         data = self.result.to_dict()
         data.update({"request_id": self.request_id, "StudyInstanceUID": self.StudyInstanceUID,
                      "SeriesInstanceUID": self.SeriesInstanceUID, "model_hash": self.model_hash,
-                     "created": self.created})
+                     "created": self.created, "checks": self.checks})
         return data
 
 

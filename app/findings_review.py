@@ -1,7 +1,8 @@
 """Clinicians' review of AI findings: one item per AI finding or diagnosis, agree / disagree.
 
 Qt-free. Items come from a ReportDraft: each FINDINGS sentence that states a finding (not an
-explicit negative) and each diagnosis head's most likely class. A verdict records who and when.
+explicit negative), each diagnosis head's most likely class, and each clear disagreement between
+the two (app.draft_checks). A verdict records who and when.
 """
 
 from __future__ import annotations
@@ -9,24 +10,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
+from app.draft_checks import is_negative
 from app.drafting import ReportDraft
-
-NEGATIVE_STARTS = ("no ", "there is no ", "without ", "normal ", "the lungs are clear")
 
 
 @dataclass(frozen=True)
 class ReviewItem:
-    kind: str  # "finding" or "diagnosis"
+    kind: str  # "finding", "diagnosis" or "check" (the draft and a diagnosis head disagree)
     label: str
     evidence_slice: int | None  # original slice index to jump to
     sentence: int | None = None  # index into the draft's sentences
     verdict: str | None = None  # "agree" | "disagree" | None
     reviewer: str = ""
     when: str = ""
-
-
-def is_negative(sentence: str) -> bool:
-    return sentence.strip().lower().startswith(NEGATIVE_STARTS)
 
 
 def review_items(draft: ReportDraft) -> list[ReviewItem]:
@@ -40,6 +36,8 @@ def review_items(draft: ReportDraft) -> list[ReviewItem]:
     for head, classes in result.diagnosis.items():
         name, p = max(classes.items(), key=lambda kv: kv[1])
         items.append(ReviewItem("diagnosis", f"{head.replace('_', ' ')}: {name} ({p:.0%})", report_slice))
+    for message in draft.checks:
+        items.append(ReviewItem("check", message, report_slice))
     return items
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -59,8 +60,10 @@ class FindingsPanel(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for item in self.items:
-            prefix = "Finding" if item.kind == "finding" else "Diagnosis"
-            entry = QListWidgetItem(f"{VERDICT_MARKS[item.verdict]}{prefix}: {item.label}")
+            prefix = {"finding": "Finding: ", "diagnosis": "Diagnosis: "}.get(item.kind, "\u26a0 ")
+            entry = QListWidgetItem(f"{VERDICT_MARKS[item.verdict]}{prefix}{item.label}")
+            if item.kind == "check":
+                entry.setForeground(QColor("#c0392b"))
             entry.setToolTip(f"Evidence: slice {item.evidence_slice + 1}" if item.evidence_slice is not None else "")
             self.list.addItem(entry)
         self.list.setCurrentRow(min(max(row, 0), self.list.count() - 1) if self.list.count() else -1)

@@ -4,6 +4,7 @@ started for before it touches the screen."""
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 
@@ -128,7 +129,7 @@ class ReportController(QObject):
         self.draft = draft
         result = draft.result
         self.findings.set_items(review_items(draft))
-        self.panel.diagnosis.setText(diagnosis_html(result.diagnosis))
+        self.panel.diagnosis.setText(diagnosis_html(result.diagnosis, draft.checks))
         summary = self.ai.summary
         if summary is not None:
             notices = [*summary.notices, *self._model_mismatch(draft)]
@@ -136,7 +137,7 @@ class ReportController(QObject):
         self.message.emit(f"Draft ready in {result.timings.total_ms:.0f} ms ({len(result.sentences)} sentences)")
         if self.status is None:  # a new report starts from this draft
             document = ReportDocument.from_ai_sentences([(s.section, s.text) for s in result.sentences])
-            self.panel.set_document(document, diagnosis_html(result.diagnosis))
+            self.panel.set_document(document, diagnosis_html(result.diagnosis, draft.checks))
             key, volume = key_of(self.volume), self.volume
             self._store_task(lambda: self.reports.start_from_draft(key, draft, volume), self._show_status)
         if result.sentences:
@@ -304,11 +305,13 @@ class ReportController(QObject):
         QMessageBox.warning(self._parent, "MedMPT Workstation", f"{what} failed: {exc}")
 
 
-def diagnosis_html(diagnosis: dict[str, dict[str, float]]) -> str:
-    """Diagnosis probabilities as a small HTML table, most likely class first per head."""
+def diagnosis_html(diagnosis: dict[str, dict[str, float]], checks: list[str] | tuple[str, ...] = ()) -> str:
+    """Diagnosis probabilities as a small HTML table, most likely class first per head, then
+    (in red) where the draft's text and these probabilities disagree."""
     rows = []
     for head, classes in diagnosis.items():
         ranked = sorted(classes.items(), key=lambda kv: -kv[1])
         cells = ", ".join(f"{name} {p:.0%}" for name, p in ranked)
         rows.append(f"<tr><td><b>{head.replace('_', ' ')}</b></td><td>{cells}</td></tr>")
-    return f"<b>AI diagnosis</b><table cellpadding=2>{''.join(rows)}</table>" if rows else ""
+    warnings = "".join(f"<p style='color:#c0392b'>\u26a0 {html.escape(c)}</p>" for c in checks)
+    return (f"<b>AI diagnosis</b><table cellpadding=2>{''.join(rows)}</table>" if rows else "") + warnings

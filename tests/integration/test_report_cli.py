@@ -53,6 +53,8 @@ def test_report_cli_writes_a_bound_report_with_heatmaps(
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in data[-12:]
     assert (out / "report.txt").read_text().startswith("MedMPT draft report")
     assert set(report["timings_ms"]) >= {"preprocess", "vision", "decode", "explain", "heatmaps"}
+    assert isinstance(report["checks"], list)  # text vs diagnosis-head conflicts, printed as warnings
+    assert all(check in printed for check in report["checks"])
 
 
 @pytest.mark.slow

@@ -97,13 +97,21 @@ def test_switching_study_mid_draft_never_shows_that_draft(qtbot, window, tmp_pat
     assert window.viewer.views["axial"].heat is None
 
 
-def test_findings_review_jumps_to_evidence_and_records_verdicts(qtbot, window):
+def test_findings_review_jumps_to_evidence_and_records_verdicts(qtbot, window, monkeypatch):
+    from app.draft_checks import Disagreement
+
+    # the draft's text and its nodule head disagree: the reader is told, in red, in two places
+    monkeypatch.setattr("app.drafting.disagreements", lambda sentences, diagnosis: [Disagreement("nodule", 0.93, False)])
     window.draft_report()
     qtbot.waitUntil(lambda: window.controller.status is not None, timeout=120_000)  # report stored
     _wait_idle(qtbot)
     panel = window.findings_panel
     diagnoses = [i for i, item in enumerate(panel.items) if item.kind == "diagnosis"]
     assert len(diagnoses) == len(window.draft.result.diagnosis) > 0
+    checks = [item for item in panel.items if item.kind == "check"]
+    assert [c.label for c in checks] == window.draft.checks and "93%" in checks[0].label
+    assert "does not report a pulmonary nodule" in window.report_panel.diagnosis.text()
+    assert "Check:" in panel.list.item(panel.items.index(checks[0])).text()
     row = diagnoses[0]
     panel.list.setCurrentRow(row)
     assert window.viewer.views["axial"].index == panel.items[row].evidence_slice

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.findings_review import ReviewItem, is_negative, record_verdict
+from app.draft_checks import is_negative
+from app.findings_review import ReviewItem, record_verdict
 
 
 @pytest.mark.parametrize(
