@@ -91,6 +91,8 @@ def training_markdown(state: dict, command: str) -> str:
         f"- Command: `{command}`",
         f"- Seed: {s['seed']} (torch, numpy and python seeded; deterministic torch kernels; "
         f"{s['threads']} threads)",
+        f"- Slice encoder: {s.get('patch_size', 32)}-pixel patches "
+        f"({224 // s.get('patch_size', 32)} x {224 // s.get('patch_size', 32)} grid of patch relevance per slice)",
         f"- Data: synthetic chest-CT phantoms `models.train.data.render_case(seed)`, "
         f"seeds {first}..{first + s['cases'] - 1}: 32 thin slices spread over the chest (as the "
         "runtime samples a thin-slice series), slice thickness 1-5 mm and matrix 192/224/256 drawn "
@@ -118,7 +120,11 @@ def _pretrain_lines(p: dict) -> list[str]:
         "embedding (nodule, nodule left/right, COVID-pattern opacity, effusion left/right, cardiomegaly, "
         "emphysema; the study's COVID grade on slices the opacity reaches), per-patch nodule and "
         "effusion boxes on the patch tokens, and the CLS attention rollout pushed into the finding's "
-        "box on slices holding one (weight 0.3). Training-only probe heads, discarded. "
+        "box on slices holding one (weight 0.3). "
+        + (f"A synthetic nodule (models/train/nodule_paste.py: phantom subtypes, sizes and HU, the slice's "
+           f"own noise) pasted into the lungs of {p['paste_share']:.0%} of the slices, labels and patch "
+           "boxes to match. " if p.get("paste_share") else "")
+        + "Training-only probe heads, discarded. "
         f"{p['steps']} steps of {p['batch_size']} slices, AdamW lr {p['lr']}, warm-up then cosine; "
         f"{p['seconds'] / 60:.0f} min. Final losses: " + ", ".join(f"{k} {v:.3f}" for k, v in p["final"].items()),
     ]
