@@ -21,9 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from inference.preprocess import window_normalise
 from models.export.package import PREPROCESSING
 from models.phantoms.lesion_paint import NODULE_HU
 from models.phantoms.truth import NODULE_SUBTYPES, nodule_size
+from models.train.data import pixels_to_grey
+from models.train.targets import box_cells
 
 SUBTYPE_SHARE = (0.5, 0.15, 0.2, 0.15)  # as models.phantoms.truth.sample_plan draws them
 MM_PER_PIXEL = (1.35, 2.05)  # a 307-460 mm field of view at 224 pixels
@@ -52,8 +55,8 @@ def _window(index: int) -> tuple[float, float]:
 
 def grey_of(hu: float, channel: int) -> float:
     """The grey level (0..255) preprocess() gives `hu` in window `channel`."""
-    low, width = _window(channel)
-    return float(np.floor(np.clip(hu - low, 0.0, width) * 255.0 / width))
+    pixels = window_normalise(np.full((1, 1, 1), hu, dtype=np.float32), PREPROCESSING)
+    return float(pixels_to_grey(pixels)[0, channel, 0, 0])
 
 
 def lung_mask(lung_grey: np.ndarray) -> np.ndarray:
@@ -142,10 +145,7 @@ def _inner_point(lung: np.ndarray, depth: float, rng: np.random.Generator,
 
 
 def box_patches(box: tuple[int, int, int, int], size: int, grid: int) -> np.ndarray:
-    """(G, G) mask of the patches a box touches (as models.train.targets.patch_targets)."""
-    x0, y0, x1, y1 = box
-    c0, c1 = (int((x + 0.5) * grid / size) for x in (x0, x1))
-    r0, r1 = (int((y + 0.5) * grid / size) for y in (y0, y1))
+    """(G, G) mask of the patches a box touches, as the training targets mark them."""
     mask = np.zeros((grid, grid), dtype=np.float32)
-    mask[r0 : r1 + 1, c0 : c1 + 1] = 1.0
+    mask[box_cells(box, size, grid)] = 1.0
     return mask

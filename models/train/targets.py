@@ -67,11 +67,19 @@ def patch_targets(findings: list[dict[str, Any]], original_indices: np.ndarray, 
     oi = np.asarray(original_indices)
     masks = np.zeros((len(oi), grid, grid), dtype=np.float32)
     for finding in findings:
-        for k, x0, y0, x1, y1 in finding.get("slice_boxes") or []:
-            c0, c1 = (int((x + 0.5) * grid / size) for x in (x0, x1))
-            r0, r1 = (int((y + 0.5) * grid / size) for y in (y0, y1))
-            masks[oi == k, r0 : r1 + 1, c0 : c1 + 1] = 1.0
+        for k, *box in finding.get("slice_boxes") or []:
+            rows, columns = box_cells(box, size, grid)
+            masks[oi == k, rows, columns] = 1.0
     return masks, masks.reshape(len(oi), -1).any(axis=1)
+
+
+def box_cells(box, size: int, grid: int) -> tuple[slice, slice]:
+    """(rows, columns) of the `grid` x `grid` patches that box (x0, y0, x1, y1; inclusive pixels of
+    a `size` x `size` slice) touches."""
+    x0, y0, x1, y1 = box
+    c0, c1 = (int((x + 0.5) * grid / size) for x in (x0, x1))
+    r0, r1 = (int((y + 0.5) * grid / size) for y in (y0, y1))
+    return slice(r0, r1 + 1), slice(c0, c1 + 1)
 
 
 @dataclass
