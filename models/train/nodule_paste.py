@@ -110,8 +110,8 @@ def paste_nodule(grey: np.ndarray, rng: np.random.Generator) -> Pasted | None:
     if core is not None:
         beta = ndimage.gaussian_filter(np.clip(core_frac * outline - d + 0.5, 0, 1), 0.7) * inside
     crop = grey[:, r0:r1, c0:c1].astype(np.float32)
-    lung_low, lung_width = _window(0)
-    residual = crop[0] - float(np.median(crop[0][inside])) if inside.any() else 0.0
+    lung_width = _window(0)[1]
+    residual = crop[0] - float(np.median(crop[0][inside]))  # the centre is lung: never empty
     for channel in range(grey.shape[0]):
         _, width = _window(channel)
         noise = residual * (lung_width / width)
@@ -136,10 +136,8 @@ def _inner_point(lung: np.ndarray, depth: float, rng: np.random.Generator,
     k = int(np.ceil(depth))
     for pick in rng.integers(len(rows), size=tries):
         row, column = int(rows[pick]), int(columns[pick])
-        if row - k < 0 or column - k < 0:
-            continue
-        if lung[row - k : row + k + 1, column - k : column + k + 1].all() and \
-                row + k < lung.shape[0] and column + k < lung.shape[1]:
+        inside_image = k <= row < lung.shape[0] - k and k <= column < lung.shape[1] - k
+        if inside_image and lung[row - k : row + k + 1, column - k : column + k + 1].all():
             return row, column
     return None
 
