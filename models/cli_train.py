@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from models.train.config import PACKAGE_NAME, TrainSettings
+from models.train.config import PACKAGE_NAME, PASTE_SHARE, TrainSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "phantom ground truth (models/train/slice_pretrain.py)")
     parser.add_argument("--patch-size", type=int, choices=(16, 32), default=defaults.patch_size,
                         help="slice encoder patch (16: a 14 x 14 grid as the paper; 32: 7 x 7, four times cheaper)")
-    parser.add_argument("--paste-share", type=float, default=0.3,
+    parser.add_argument("--paste-share", type=float, default=PASTE_SHARE,
                         help="stage zero: share of slices given a pasted synthetic nodule (0 = none)")
     parser.add_argument("--pretrain-minutes", type=float, default=None, help="wall-time budget of stage zero")
     parser.add_argument("--finetune-steps", type=int, default=300,

@@ -35,6 +35,9 @@ def phantom_config(vocab_size: int, patch_size: int = 32) -> MedMPTConfig:
     )
 
 
+PASTE_SHARE = 0.3  # stage zero: share of slices given a pasted synthetic nodule (models.train.nodule_paste)
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Hyper-parameters of one training run (recorded in the model card)."""

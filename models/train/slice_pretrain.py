@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.medmpt.vision import attention_rollout
+from models.train.config import PASTE_SHARE
 from models.train.data import StudyRecord, grey_to_pixels
 from models.train.loop import Trainer, format_losses, lr_factor, recent_means
 from models.train.nodule_paste import box_patches, paste_nodule
@@ -84,7 +85,7 @@ class PretrainSettings:
     focal_share: float = 0.25  # share of each batch drawn from slices holding a nodule
     patch_weight: float = 1.0
     rollout_weight: float = 0.3
-    paste_share: float = 0.3  # share of slices given a pasted synthetic nodule (models.train.nodule_paste)
+    paste_share: float = PASTE_SHARE
     warmup_steps: int = 50
     max_minutes: float | None = None
 
