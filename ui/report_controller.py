@@ -129,7 +129,8 @@ class ReportController(QObject):
         self.draft = draft
         result = draft.result
         self.findings.set_items(review_items(draft))
-        self.panel.diagnosis.setText(diagnosis_html(result.diagnosis, draft.checks))
+        diagnosis = diagnosis_html(result.diagnosis, draft.checks)
+        self.panel.diagnosis.setText(diagnosis)
         summary = self.ai.summary
         if summary is not None:
             notices = [*summary.notices, *self._model_mismatch(draft)]
@@ -137,7 +138,7 @@ class ReportController(QObject):
         self.message.emit(f"Draft ready in {result.timings.total_ms:.0f} ms ({len(result.sentences)} sentences)")
         if self.status is None:  # a new report starts from this draft
             document = ReportDocument.from_ai_sentences([(s.section, s.text) for s in result.sentences])
-            self.panel.set_document(document, diagnosis_html(result.diagnosis, draft.checks))
+            self.panel.set_document(document, diagnosis)
             key, volume = key_of(self.volume), self.volume
             self._store_task(lambda: self.reports.start_from_draft(key, draft, volume), self._show_status)
         if result.sentences:
