@@ -1,19 +1,26 @@
-"""Checks of an AI draft against itself: its diagnosis heads and its text must agree.
+"""Checks of an AI draft against itself: its diagnosis heads and its sentences must agree.
 
 The report decoder and the diagnosis heads read the same scan but are separate outputs; when
 one says a finding is there and the other says it is not, the radiologist must look before
 signing (e.g. a nodule head at 90 % under a draft that says "No pulmonary nodules."). A check is
 raised only for a clear conflict: a head at or above `HIGH` while no positive sentence names
-the finding, or at or below `LOW` while one does. Qt-free.
+the finding, or at or below `LOW` while one does (`disagreements`).
+
+The decoder writes one token at a time and can also contradict itself (`contradictions`): a
+finding both reported and denied ("Moderate emphysema." under "No emphysema."), or an
+impression that names a finding, a side or a lobe its findings section does not describe.
+Qt-free.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 HIGH, LOW = 0.7, 0.3
-NEGATIVE_STARTS = ("no ", "there is no ", "without ", "normal ", "the lungs are clear")
+NEGATIVE_STARTS = ("no ", "there is no ", "there are no ", "without ", "normal ", "the lungs are clear")
+NORMAL_PHRASES = ("heart size is normal", "heart is normal in size")
 
 # head -> (what it is called, words that name it in a sentence, the head's "absent" class)
 HEADS: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -25,8 +32,9 @@ HEADS: dict[str, tuple[str, tuple[str, ...], str]] = {
 
 
 def is_negative(sentence: str) -> bool:
-    """True for an explicit negative ("No pleural effusion.")."""
-    return sentence.strip().lower().startswith(NEGATIVE_STARTS)
+    """True for an explicit negative ("No pleural effusion.", "Heart size is normal.")."""
+    text = sentence.strip().lower()
+    return text.startswith(NEGATIVE_STARTS) or any(phrase in text for phrase in NORMAL_PHRASES)
 
 
 @dataclass(frozen=True)
@@ -55,4 +63,78 @@ def disagreements(sentences: Iterable[str], diagnosis: Mapping[str, Mapping[str,
         said = any(word in sentence for sentence in positive for word in words)
         if (present >= HIGH and not said) or (present <= LOW and said):
             found.append(Disagreement(head, present, said))
+    return found
+
+
+# finding -> (what it is called, a pattern that names it, phrases that deny it without a "no")
+FINDINGS: dict[str, tuple[str, re.Pattern[str], tuple[str, ...]]] = {
+    "nodule": ("a pulmonary nodule", re.compile(r"nodul|\bmass"), ()),
+    "effusion": ("a pleural effusion", re.compile(r"pleural (effusion|fluid)"), ()),
+    "opacity": ("ground-glass opacity or consolidation",
+                re.compile(r"ground.glass|consolidation|opacit|covid|pneumonia"), ()),
+    "emphysema": ("emphysema", re.compile(r"emphysema"), ()),
+    "cardiomegaly": ("cardiomegaly", re.compile(r"cardiomegaly|(heart|cardiac)\b.*\benlarg|enlarged (heart|cardiac)"),
+                     NORMAL_PHRASES + ("normal heart size",)),
+}
+LOBES = ("right upper lobe", "right middle lobe", "right lower lobe", "left upper lobe", "left lower lobe", "lingula")
+_SIDE = re.compile(r"\b(left|right|bilateral|both)\b")
+
+
+def _names(sentence: str, finding: str) -> bool:
+    if finding == "opacity" and _names(sentence, "nodule"):
+        return False  # "A 12 mm ground-glass nodule" is a nodule, not an airspace opacity
+    return FINDINGS[finding][1].search(sentence) is not None
+
+
+def _denies(sentence: str, finding: str) -> bool:
+    return (is_negative(sentence) and _names(sentence, finding)) or any(
+        phrase in sentence for phrase in FINDINGS[finding][2])
+
+
+def _sides(sentences: list[str]) -> set[str]:
+    found: set[str] = set()
+    for sentence in sentences:
+        for word in _SIDE.findall(sentence):
+            found |= {"left", "right"} if word in ("bilateral", "both") else {word}
+    return found
+
+
+@dataclass(frozen=True)
+class Contradiction:
+    finding: str
+    message: str
+
+
+def contradictions(sentences: Iterable[tuple[str, str]]) -> list[Contradiction]:
+    """Where the draft contradicts itself; `sentences` are (section, text) with section
+    "FINDINGS" or "IMPRESSION". At most one contradiction per finding, the plainest first:
+    reported and denied, then an impression finding the findings section does not describe,
+    then an impression lobe or side the findings section does not name."""
+    given = [(section.upper(), text.strip()) for section, text in sentences if text.strip()]
+    pairs = [(section, text.lower()) for section, text in given]
+    quoted = {text.lower(): text for _, text in given}
+    has_findings = any(section == "FINDINGS" for section, _ in pairs)
+    found = []
+    for finding, (name, _, _) in FINDINGS.items():
+        positive = [(sec, s) for sec, s in pairs if _names(s, finding) and not _denies(s, finding)]
+        denied = [s for _, s in pairs if _denies(s, finding)]
+        if positive and denied:
+            found.append(Contradiction(finding, f"Check: the draft both reports and denies {name} "
+                                                f"(\"{quoted[positive[0][1]]}\" / \"{quoted[denied[0]]}\"). "
+                                                "Correct one of them before accepting."))
+            continue
+        said = [s for sec, s in positive if sec == "FINDINGS"]
+        concluded = [s for sec, s in positive if sec == "IMPRESSION"]
+        if not concluded or not has_findings:
+            continue
+        if not said:
+            found.append(Contradiction(finding, f"Check: the impression reports {name} that the findings do not "
+                                                "describe. Review the slices before accepting."))
+            continue
+        extra_lobes = [lobe for lobe in LOBES if any(lobe in s for s in concluded) and not any(lobe in s for s in said)]
+        extra_sides = sorted(_sides(concluded) - _sides(said)) if _sides(said) else []
+        where = f"in the {extra_lobes[0]}" if extra_lobes else (f"on the {extra_sides[0]}" if extra_sides else "")
+        if where:
+            found.append(Contradiction(finding, f"Check: the impression reports {name} {where}, which the findings "
+                                                "do not describe. Review the slices before accepting."))
     return found

@@ -64,6 +64,11 @@ def format_figures(r: dict, model: str, source: str) -> str:
     lines = [f"model: {model}", f"data: {source}", "", "| metric | value | note |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     lines.append(f"| slice pointing by type | {by_type or 'n/a'} | |")
+    checks = r.get("checks")
+    if checks:
+        right = ", ".join(f"{k} {a}/{n}" for k, (a, n) in checks["head_checks"].items()) or "none"
+        lines.append(f"| draft checks: drafts flagged / self-contradictions | {checks['drafts_flagged']} / "
+                     f"{checks['self_contradictions']} | head checks where the head was right: {right} |")
     for kind, v in r.get("finding_by_type", {}).items():
         lines.append(f"| {kind}: precision / recall / F1 | {_pct(v['precision'])} / {_pct(v['recall'])} / "
                      f"{_pct(v['f1'])} | {v['true']} true, {v['reported']} reported |")

@@ -2,8 +2,9 @@
 
 Each study is drafted end to end by ReportRuntime; the report is parsed back into findings
 with the phantom report parser and scored against the phantom ground truth; the diagnosis
-heads and the explanations (slice and in-plane pointing) are scored beside chance levels.
-Must not import ui.
+heads and the explanations (slice and in-plane pointing) are scored beside chance levels, and
+the workstation's draft checks (app.draft_checks) are scored: where a head check fires, is the
+head right? Must not import ui.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from app.draft_checks import contradictions, disagreements
 from inference.preprocess import CTInput
 from inference.result import ReportResult
 from models.phantoms.report_parse import parse_report
@@ -26,6 +28,7 @@ from models.train.data import ct_input, render_case, severity_index
 from models.train.targets import mentions
 
 FOCAL_TYPES = ("nodule", "effusion")
+HEAD_TYPES = {"nodule": "nodule", "effusion": "effusion", "covid_severity": "covid"}  # head -> finding type
 
 
 @dataclass
@@ -145,6 +148,9 @@ class Tally:
     by_type: dict[str, list[tuple[bool, float]]] = field(default_factory=dict)
     per_type: dict[str, list[int]] = field(default_factory=dict)  # type -> [tp, fp, fn]
     seconds: list[float] = field(default_factory=list)
+    flagged: int = 0  # drafts with at least one check
+    head_checks: dict[str, list[bool]] = field(default_factory=dict)  # head -> [head was right]
+    self_contradictions: int = 0
 
 
 def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]]) -> None:
@@ -220,7 +226,19 @@ def score_study(tally: Tally, study: EvalStudy, result: ReportResult, grid: int 
         probability = result.diagnosis.get(name, {}).get("present", 0.0)
         tally.binary[name].append((probability, int(name in types)))
     score_pointing(tally, result, study.findings, grid)
+    score_checks(tally, result, types)
     tally.seconds.append(result.timings.total_ms / 1000.0)
+
+
+def score_checks(tally: Tally, result: ReportResult, types: set[str]) -> None:
+    """The draft checks the workstation would show: a head check is right when the head, not
+    the text, agrees with the truth; a self-contradiction is a defect of the text either way."""
+    heads = disagreements([s.text for s in result.sentences], result.diagnosis)
+    contradicted = contradictions((s.section, s.text) for s in result.sentences)
+    tally.flagged += bool(heads or contradicted)
+    tally.self_contradictions += len(contradicted)
+    for d in heads:
+        tally.head_checks.setdefault(d.head, []).append((HEAD_TYPES[d.head] in types) != d.text_says_present)
 
 
 def evaluate(runtime, studies: Iterator[EvalStudy], log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -263,6 +281,8 @@ def summarise(t: Tally) -> dict[str, Any]:
                                    for k, v in sorted(t.by_type.items())},
         "finding_by_type": {k: _type_figures(*v) for k, v in sorted(t.per_type.items())},
         "seconds_per_study": _mean(t.seconds),
+        "checks": {"drafts_flagged": t.flagged, "self_contradictions": t.self_contradictions,
+                   "head_checks": {k: [sum(v), len(v)] for k, v in sorted(t.head_checks.items())}},
     }
     for name, pairs in t.binary.items():
         scores, labels = [p for p, _ in pairs], [y for _, y in pairs]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.draft_checks import disagreements
+from app.draft_checks import contradictions, disagreements, is_negative
 
 NORMAL = ["The lungs are clear.", "No pulmonary nodules.", "No pleural effusion.", "No ground-glass opacity."]
 HEADS_NORMAL = {"covid_severity": {"CT-0": 0.95, "CT-1": 0.03, "CT-2": 0.01, "CT-3": 0.01},
@@ -66,3 +66,67 @@ def test_the_check_reaches_the_review_list_and_report_json(monkeypatch):
     assert len(checks) == 1 and "nodule classifier gives 92%" in checks[0].label
     assert checks[0].evidence_slice == 2
     assert draft.to_dict()["checks"] == [checks[0].label]
+
+
+F, IMP = "FINDINGS", "IMPRESSION"
+# A draft the bundled phantom model wrote for the shared real series (session 4): its impression
+# reports the emphysema its findings deny.
+SELF_CONTRADICTING = [
+    (F, "There is a 10 mm solid nodule in the left lower lobe."), (F, "A 10 mm solid nodule in the right middle lobe."),
+    (F, "A small pleural effusion on the right."), (F, "No ground-glass opacity or consolidation."),
+    (F, "No emphysema."), (F, "Heart size is normal."),
+    (IMP, "Pulmonary nodules in the left lower lobe and right middle lobe."), (IMP, "Moderate emphysema."),
+    (IMP, "Right pleural effusion."),
+]
+
+
+def test_a_finding_both_reported_and_denied_is_flagged_once_quoting_both_sentences():
+    found = contradictions(SELF_CONTRADICTING)
+    assert [c.finding for c in found] == ["emphysema"]
+    assert '"Moderate emphysema." / "No emphysema."' in found[0].message
+    heart = contradictions([(F, "The heart is enlarged."), (IMP, "Heart size is normal.")])
+    assert [c.finding for c in heart] == ["cardiomegaly"]
+    covid = contradictions([(F, "A 12 mm ground-glass nodule in the left upper lobe."),
+                            (F, "No ground-glass opacity or consolidation."),
+                            (IMP, "Pulmonary nodule in the left upper lobe."), (IMP, "Mild COVID-19 pneumonia pattern, CT-1.")])
+    assert [c.finding for c in covid] == ["opacity"] and "COVID-19 pneumonia" in covid[0].message
+
+
+def test_a_consistent_draft_raises_nothing():
+    consistent = [(s, t) for s, t in SELF_CONTRADICTING if t != "Moderate emphysema."]
+    assert contradictions(consistent) == []
+    normal = [(F, t) for t in NORMAL] + [(F, "Heart size is normal."), (IMP, "No acute cardiopulmonary abnormality.")]
+    assert contradictions(normal) == []
+    # a pericardial effusion is not a pleural one; bilateral covers both sides
+    assert contradictions([(F, "Small bilateral pleural effusions."), (F, "No pericardial effusion."),
+                           (IMP, "Left pleural effusion.")]) == []
+
+
+def test_an_impression_beyond_its_findings_is_flagged_with_the_lobe_or_side():
+    new_lobe = contradictions([(F, "A 6 mm solid nodule in the left upper lobe."),
+                               (IMP, "Pulmonary nodules in the left upper lobe and right lower lobe.")])
+    assert len(new_lobe) == 1 and "in the right lower lobe" in new_lobe[0].message
+    other_side = contradictions([(F, "A small pleural effusion on the right."), (IMP, "Left pleural effusion.")])
+    assert len(other_side) == 1 and "pleural effusion on the left" in other_side[0].message
+    unseen = contradictions([(F, "No pleural effusion."), (F, "Mild emphysema."), (IMP, "Cardiomegaly.")])
+    assert [c.finding for c in unseen] == ["cardiomegaly"] and "findings do not describe" in unseen[0].message
+    # an impression alone (no findings section) is not compared with anything
+    assert contradictions([(IMP, "Cardiomegaly.")]) == []
+
+
+def test_normal_heart_sentences_are_negatives_so_the_review_list_skips_them():
+    assert is_negative("Heart size is normal.") and is_negative("The heart is normal in size.")
+    assert not is_negative("The heart is enlarged.")
+
+
+def test_self_contradictions_reach_the_draft_checks_after_the_head_checks():
+    from app.drafting import ReportDraft
+    from inference.result import ModelInfo, ReportResult, Sentence, Timings
+
+    sentences = [Sentence(t, s, 0, 1, np.ones(4), 0) for s, t in SELF_CONTRADICTING]
+    model = ModelInfo("m", "1", "m", "abc", "synthetic", False)
+    heads = _heads(nodule=0.95, effusion=0.9)
+    heads["covid_severity"] = {"CT-0": 0.98, "CT-1": 0.02, "CT-2": 0.0, "CT-3": 0.0}
+    result = ReportResult("", "", "", sentences, heads, model, "cpu", [], Timings(), (1,), np.arange(4), (4, 8, 8))
+    checks = ReportDraft("req", "1.2.3", "1.2.3.4", "abc", result).checks
+    assert len(checks) == 1 and "both reports and denies emphysema" in checks[0]

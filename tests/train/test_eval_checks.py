@@ -1,0 +1,35 @@
+"""`medmpt eval` scores the workstation's draft checks: is the flagged head right?"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inference.result import ModelInfo, ReportResult, Sentence, Timings
+from models.cli_eval import format_figures
+from models.train.evaluate import Tally, score_checks, summarise
+
+
+def _result(sentences: list[tuple[str, str]], nodule: float) -> ReportResult:
+    heads = {"nodule": {"absent": 1 - nodule, "present": nodule}, "effusion": {"absent": 0.95, "present": 0.05},
+             "covid_severity": {"CT-0": 0.97, "CT-1": 0.01, "CT-2": 0.01, "CT-3": 0.01}}
+    model = ModelInfo("m", "1", "m", "abc", "synthetic", False)
+    return ReportResult("", "", "", [Sentence(t, s, 0, 1, np.ones(4), 0) for s, t in sentences], heads, model, "cpu",
+                        [], Timings(), (1,), np.arange(4), (4, 8, 8))
+
+
+def test_head_checks_are_scored_against_the_truth_and_contradictions_counted():
+    tally = Tally()
+    says_none = [("FINDINGS", "No pulmonary nodule."), ("FINDINGS", "No pleural effusion."),
+                 ("IMPRESSION", "Normal CT of the chest.")]
+    score_checks(tally, _result(says_none, 0.9), {"nodule"})  # head right: a nodule was missed
+    score_checks(tally, _result(says_none, 0.9), set())  # head wrong: a false alarm
+    score_checks(tally, _result(says_none, 0.1), set())  # nothing to flag
+    contradicting = [("FINDINGS", "No emphysema."), ("IMPRESSION", "Mild emphysema.")]
+    score_checks(tally, _result(contradicting, 0.1), {"emphysema"})
+    figures = summarise(tally)["checks"]
+    assert figures == {"drafts_flagged": 3, "self_contradictions": 1, "head_checks": {"nodule": [1, 2]}}
+    table = format_figures({**_EMPTY, "checks": figures}, "m", "d")
+    assert "| 3 / 1 | head checks where the head was right: nodule 1/2 |" in table
+
+
+_EMPTY = summarise(Tally())
