@@ -15,7 +15,7 @@ Qt-free.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 HIGH, LOW = 0.7, 0.3
@@ -42,6 +42,7 @@ class Disagreement:
     head: str
     probability: float  # the head's probability that the finding is present
     text_says_present: bool
+    sentences: tuple[int, ...] = ()  # the sentences involved (indices into the given ones)
 
     @property
     def message(self) -> str:
@@ -52,17 +53,21 @@ class Disagreement:
 
 
 def disagreements(sentences: Iterable[str], diagnosis: Mapping[str, Mapping[str, float]]) -> list[Disagreement]:
-    """The clear conflicts between the draft's sentences and its diagnosis probabilities."""
-    positive = [s.lower() for s in sentences if s.strip() and not is_negative(s)]
+    """The clear conflicts between the draft's sentences and its diagnosis probabilities; each
+    names the positive sentences that report the finding, or the negative ones that deny it."""
+    texts = [s.strip().lower() for s in sentences]
     found = []
     for head, (_, words, absent) in HEADS.items():
         classes = diagnosis.get(head)
         if not classes or absent not in classes:
             continue
         present = 1.0 - float(classes[absent])
-        said = any(word in sentence for sentence in positive for word in words)
-        if (present >= HIGH and not said) or (present <= LOW and said):
-            found.append(Disagreement(head, present, said))
+        naming = [i for i, t in enumerate(texts) if t and any(word in t for word in words)]
+        said = tuple(i for i in naming if not is_negative(texts[i]))
+        if present >= HIGH and not said:
+            found.append(Disagreement(head, present, False, tuple(naming)))
+        elif present <= LOW and said:
+            found.append(Disagreement(head, present, True, said))
     return found
 
 
@@ -103,6 +108,7 @@ def _sides(sentences: list[str]) -> set[str]:
 class Contradiction:
     finding: str
     message: str
+    sentences: tuple[int, ...] = ()  # the sentences involved (indices into the given ones)
 
 
 def contradictions(sentences: Iterable[tuple[str, str]]) -> list[Contradiction]:
@@ -110,31 +116,50 @@ def contradictions(sentences: Iterable[tuple[str, str]]) -> list[Contradiction]:
     "FINDINGS" or "IMPRESSION". At most one contradiction per finding, the plainest first:
     reported and denied, then an impression finding the findings section does not describe,
     then an impression lobe or side the findings section does not name."""
-    given = [(section.upper(), text.strip()) for section, text in sentences if text.strip()]
-    pairs = [(section, text.lower()) for section, text in given]
-    quoted = {text.lower(): text for _, text in given}
-    has_findings = any(section == "FINDINGS" for section, _ in pairs)
+    given = [(section.upper(), text.strip()) for section, text in sentences]
+    lower = [text.lower() for _, text in given]
+    has_findings = any(section == "FINDINGS" and text for section, text in given)
     found = []
     for finding, (name, _, _) in FINDINGS.items():
-        positive = [(sec, s) for sec, s in pairs if _names(s, finding) and not _denies(s, finding)]
-        denied = [s for _, s in pairs if _denies(s, finding)]
+        denied = [i for i, t in enumerate(lower) if t and _denies(t, finding)]
+        positive = [i for i, t in enumerate(lower) if t and _names(t, finding) and i not in denied]
         if positive and denied:
             found.append(Contradiction(finding, f"Check: the draft both reports and denies {name} "
-                                                f"(\"{quoted[positive[0][1]]}\" / \"{quoted[denied[0]]}\"). "
-                                                "Correct one of them before accepting."))
+                                                f"(\"{given[positive[0]][1]}\" / \"{given[denied[0]][1]}\"). "
+                                                "Correct one of them before accepting.", (positive[0], denied[0])))
             continue
-        said = [s for sec, s in positive if sec == "FINDINGS"]
-        concluded = [s for sec, s in positive if sec == "IMPRESSION"]
+        said = [lower[i] for i in positive if given[i][0] == "FINDINGS"]
+        concluded = [i for i in positive if given[i][0] == "IMPRESSION"]
         if not concluded or not has_findings:
             continue
         if not said:
             found.append(Contradiction(finding, f"Check: the impression reports {name} that the findings do not "
-                                                "describe. Review the slices before accepting."))
+                                                "describe. Review the slices before accepting.", tuple(concluded)))
             continue
-        extra_lobes = [lobe for lobe in LOBES if any(lobe in s for s in concluded) and not any(lobe in s for s in said)]
-        extra_sides = sorted(_sides(concluded) - _sides(said)) if _sides(said) else []
-        where = f"in the {extra_lobes[0]}" if extra_lobes else (f"on the {extra_sides[0]}" if extra_sides else "")
-        if where:
-            found.append(Contradiction(finding, f"Check: the impression reports {name} {where}, which the findings "
-                                                "do not describe. Review the slices before accepting."))
+        for i in concluded:
+            extra_lobes = [lobe for lobe in LOBES if lobe in lower[i] and not any(lobe in s for s in said)]
+            extra_sides = sorted(_sides([lower[i]]) - _sides(said)) if _sides(said) else []
+            where = f"in the {extra_lobes[0]}" if extra_lobes else (f"on the {extra_sides[0]}" if extra_sides else "")
+            if where:
+                found.append(Contradiction(finding, f"Check: the impression reports {name} {where}, which the "
+                                                    "findings do not describe. Review the slices before accepting.",
+                                           (i,)))
+                break
     return found
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing the reader must look at before accepting: its message and the sentences it
+    concerns (indices into the sentences checked)."""
+
+    message: str
+    sentences: tuple[int, ...] = ()
+
+
+def report_checks(sentences: Sequence[tuple[str, str]], diagnosis: Mapping[str, Mapping[str, float]]) -> list[Check]:
+    """Every check of a report's (section, text) sentences: against the diagnosis heads first,
+    then against itself. Runs on the AI draft and again on the text as the reader edits it."""
+    heads = disagreements([text for _, text in sentences], diagnosis)
+    return ([Check(d.message, d.sentences) for d in heads]
+            + [Check(c.message, c.sentences) for c in contradictions(sentences)])

@@ -16,7 +16,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.draft_checks import contradictions, disagreements
+from app.draft_checks import report_checks
 from app.tasks import Cancelled, CancelToken, Progress
 from app.volume import Volume
 from inference.errors import CancelledError
@@ -47,9 +47,8 @@ class ReportDraft:
     def checks(self) -> list[str]:
         """Where the draft's text and its diagnosis heads clearly disagree, then where the text
         contradicts itself (app.draft_checks)."""
-        sentences = self.result.sentences
-        return ([d.message for d in disagreements([s.text for s in sentences], self.result.diagnosis)]
-                + [c.message for c in contradictions((s.section, s.text) for s in sentences)])
+        sentences = [(s.section, s.text) for s in self.result.sentences]
+        return [check.message for check in report_checks(sentences, self.result.diagnosis)]
 
     def to_dict(self) -> dict[str, Any]:
         data = self.result.to_dict()

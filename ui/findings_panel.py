@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.findings_review import ReviewItem, record_verdict
+from ui.report_panel import CHECK_COLOUR
 
 VERDICT_MARKS = {None: "\u25cb ", "agree": "\u2714 agree \u2014 ", "disagree": "\u2718 disagree \u2014 "}
 
@@ -63,7 +64,7 @@ class FindingsPanel(QWidget):
             prefix = {"finding": "Finding: ", "diagnosis": "Diagnosis: "}.get(item.kind, "\u26a0 ")
             entry = QListWidgetItem(f"{VERDICT_MARKS[item.verdict]}{prefix}{item.label}")
             if item.kind == "check":
-                entry.setForeground(QColor("#c0392b"))
+                entry.setForeground(QColor(CHECK_COLOUR))
             entry.setToolTip(f"Evidence: slice {item.evidence_slice + 1}" if item.evidence_slice is not None else "")
             self.list.addItem(entry)
         self.list.setCurrentRow(min(max(row, 0), self.list.count() - 1) if self.list.count() else -1)

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
 from app.ai_service import AiService, heat_uint8_task
+from app.draft_checks import report_checks
 from app.drafting import ReportDraft
 from app.findings_review import review_items
 from app.report_document import ReportDocument
@@ -20,7 +21,7 @@ from app.report_service import OpenedReport, ReportService, ReportStatus, key_of
 from app.volume import Volume
 from ui import workers
 from ui.findings_panel import FindingsPanel
-from ui.report_panel import ReportPanel
+from ui.report_panel import CHECK_COLOUR, ReportPanel
 from ui.viewer_panel import ViewerPanel
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class ReportController(QObject):
         report_panel.entry_selected.connect(self._on_panel_entry_selected)
         report_panel.entry_accepted.connect(self._on_panel_entry_accepted)
         report_panel.document_changed.connect(self._autosave.start)
+        report_panel.document_changed.connect(self.update_checks)
         report_panel.sign_requested.connect(self.sign)
         report_panel.amend_requested.connect(self.amend)
         findings_panel.evidence_requested.connect(self._on_findings_evidence_requested)
@@ -129,8 +131,6 @@ class ReportController(QObject):
         self.draft = draft
         result = draft.result
         self.findings.set_items(review_items(draft))
-        diagnosis = diagnosis_html(result.diagnosis, draft.checks)
-        self.panel.diagnosis.setText(diagnosis)
         summary = self.ai.summary
         if summary is not None:
             notices = [*summary.notices, *self._model_mismatch(draft)]
@@ -138,12 +138,29 @@ class ReportController(QObject):
         self.message.emit(f"Draft ready in {result.timings.total_ms:.0f} ms ({len(result.sentences)} sentences)")
         if self.status is None:  # a new report starts from this draft
             document = ReportDocument.from_ai_sentences([(s.section, s.text) for s in result.sentences])
-            self.panel.set_document(document, diagnosis)
+            self.panel.set_document(document)
             key, volume = key_of(self.volume), self.volume
             self._store_task(lambda: self.reports.start_from_draft(key, draft, volume), self._show_status)
+        self.update_checks()
         if result.sentences:
             self.panel.select_entry(0)
         self.report_ready.emit()
+
+    def update_checks(self) -> None:
+        """Check the text now in the editor (AI or the reader's own) against the draft's diagnosis
+        and against itself; show the checks under the diagnosis and mark their sentences. Runs
+        after the draft and after every change, so a resolved check disappears."""
+        if self.draft is None or not self.ai_enabled:
+            self.panel.set_flags({})
+            return
+        visible = self.panel.document.visible()
+        checks = report_checks([(e.section, e.text) for _, e in visible], self.draft.result.diagnosis)
+        flags: dict[int, list[str]] = {}
+        for check in checks:
+            for position in check.sentences:
+                flags.setdefault(visible[position][0], []).append(check.message)
+        self.panel.diagnosis.setText(diagnosis_html(self.draft.result.diagnosis, [c.message for c in checks]))
+        self.panel.set_flags(flags)
 
     def _model_mismatch(self, draft: ReportDraft) -> list[str]:
         """A notice when the restored text was drafted by another model than this draft's."""
@@ -308,11 +325,11 @@ class ReportController(QObject):
 
 def diagnosis_html(diagnosis: dict[str, dict[str, float]], checks: list[str] | tuple[str, ...] = ()) -> str:
     """Diagnosis probabilities as a small HTML table, most likely class first per head, then
-    (in red) where the draft's text and these probabilities disagree."""
+    (in red) the checks of the report's text (app.draft_checks)."""
     rows = []
     for head, classes in diagnosis.items():
         ranked = sorted(classes.items(), key=lambda kv: -kv[1])
         cells = ", ".join(f"{name} {p:.0%}" for name, p in ranked)
         rows.append(f"<tr><td><b>{head.replace('_', ' ')}</b></td><td>{cells}</td></tr>")
-    warnings = "".join(f"<p style='color:#c0392b'>\u26a0 {html.escape(c)}</p>" for c in checks)
+    warnings = "".join(f"<p style='color:{CHECK_COLOUR}'>\u26a0 {html.escape(c)}</p>" for c in checks)
     return (f"<b>AI diagnosis</b><table cellpadding=2>{''.join(rows)}</table>" if rows else "") + warnings

@@ -2,6 +2,8 @@
 
 Thin: the document logic is app.report_document; this widget shows it and forwards actions.
 AI sentences awaiting review are amber and marked "AI"; accepted or edited ones look human.
+Sentences a check concerns (app.draft_checks: the text against the diagnosis heads or itself)
+are red and marked with a warning sign, with the check as their tooltip.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from app.report_document import SECTIONS, ReportDocument
 AI_BANNER = "AI draft \u2014 requires radiologist review"
 AI_COLOUR = QColor("#f0b44c")
 HUMAN_COLOUR = QColor("#e4e6e8")
+CHECK_COLOUR = "#c0392b"
+CHECK_MARK = "\u26a0 "
 MARKS = {"ai": "AI \u25b8 ", "accepted": "\u2713 ", "edited": "\u270e ", "human": ""}
 
 
@@ -58,6 +62,7 @@ class ReportPanel(QWidget):
         self.status_label.setWordWrap(True)
         self.locked = False
         self.ai_enabled = True
+        self.flags: dict[int, list[str]] = {}  # entry index -> the checks that concern it
         layout.addWidget(self.banner)
         layout.addWidget(self.model_label)
         layout.addWidget(self.status_label)
@@ -169,8 +174,15 @@ class ReportPanel(QWidget):
 
     def set_document(self, document: ReportDocument, diagnosis_html: str = "") -> None:
         self.document = document
+        self.flags = {}
         self.diagnosis.setText(diagnosis_html)
         self.refresh()
+
+    def set_flags(self, flags: dict[int, list[str]]) -> None:
+        """Mark the entries the current checks concern (entry index -> check messages)."""
+        if flags != self.flags:
+            self.flags = flags
+            self.refresh()
 
     def clear(self) -> None:
         self.status_label.setText("")
@@ -191,9 +203,13 @@ class ReportPanel(QWidget):
             for index, entry in self.document.visible():
                 if entry.section != section:
                     continue
-                item = QListWidgetItem(MARKS[entry.status] + entry.text)
+                flags = self.flags.get(index, []) if self.ai_enabled else []
+                item = QListWidgetItem((CHECK_MARK if flags else "") + MARKS[entry.status] + entry.text)
                 item.setData(Qt.ItemDataRole.UserRole, index)
-                item.setForeground(QBrush(AI_COLOUR if entry.needs_review else HUMAN_COLOUR))
+                colour = QColor(CHECK_COLOUR) if flags else AI_COLOUR if entry.needs_review else HUMAN_COLOUR
+                item.setForeground(QBrush(colour))
+                if flags:
+                    item.setToolTip("\n".join(flags))
                 if entry.needs_review:
                     font = QFont()
                     font.setItalic(True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
@@ -101,7 +102,8 @@ def test_findings_review_jumps_to_evidence_and_records_verdicts(qtbot, window, m
     from app.draft_checks import Disagreement
 
     # the draft's text and its nodule head disagree: the reader is told, in red, in two places
-    monkeypatch.setattr("app.drafting.disagreements", lambda sentences, diagnosis: [Disagreement("nodule", 0.93, False)])
+    monkeypatch.setattr("app.draft_checks.disagreements",
+                        lambda sentences, diagnosis: [Disagreement("nodule", 0.93, False)])
     window.draft_report()
     qtbot.waitUntil(lambda: window.controller.status is not None, timeout=120_000)  # report stored
     _wait_idle(qtbot)
@@ -130,6 +132,38 @@ def test_findings_review_jumps_to_evidence_and_records_verdicts(qtbot, window, m
     rows = [e for e in store.audit(window.controller.status.report_id) if e.action == AuditAction.REVIEWED_FINDING]
     assert [(e.who, e.details["verdict"], e.details["finding"]) for e in rows] == [
         ("Dr. Reviewer", "disagree", panel.items[row].label)]
+
+
+def test_checks_follow_the_text_as_the_reader_edits_it(qtbot, window):
+    from ui.report_panel import CHECK_MARK
+
+    window.draft_report()
+    qtbot.waitUntil(lambda: window.controller.status is not None, timeout=120_000)
+    _wait_idle(qtbot)
+    panel = window.report_panel
+    for _ in range(2 - len(panel.document.visible())):
+        panel.add_entry("FINDINGS", "Heart size is normal.")
+    first, second = (i for i, _ in panel.document.visible()[:2])
+    for index, _ in panel.document.visible()[2:]:  # only the two sentences this test writes
+        panel.select_entry(index)
+        panel.delete_current()
+    panel.edit_entry(first, "No emphysema.")
+    panel.edit_entry(second, "Moderate emphysema.")
+
+    def shown(index):
+        row = next(r for r in range(panel.sentences.count())
+                   if panel.sentences.item(r).data(Qt.ItemDataRole.UserRole) == index)
+        return panel.sentences.item(row)
+
+    assert "both reports and denies emphysema" in panel.diagnosis.text()
+    for index in (first, second):
+        assert shown(index).text().startswith(CHECK_MARK)
+        assert "denies emphysema" in shown(index).toolTip()
+    panel.edit_entry(second, "Mild centrilobular emphysema.")  # still contradicts "No emphysema."
+    assert "denies emphysema" in panel.diagnosis.text()
+    panel.edit_entry(first, "Emphysema in both upper lobes.")  # the reader resolves it
+    assert "emphysema" not in panel.diagnosis.text()
+    assert not shown(first).text().startswith(CHECK_MARK) and not shown(second).toolTip()
 
 
 def test_the_event_loop_keeps_running_during_load_and_inference(qtbot, window, real_series_dir):

@@ -130,3 +130,20 @@ def test_self_contradictions_reach_the_draft_checks_after_the_head_checks():
     result = ReportResult("", "", "", sentences, heads, model, "cpu", [], Timings(), (1,), np.arange(4), (4, 8, 8))
     checks = ReportDraft("req", "1.2.3", "1.2.3.4", "abc", result).checks
     assert len(checks) == 1 and "both reports and denies emphysema" in checks[0]
+
+
+def test_each_check_names_the_sentences_it_concerns():
+    from app.draft_checks import report_checks
+
+    found = report_checks(SELF_CONTRADICTING, _heads(nodule=0.1, effusion=0.9))
+    by_text = {c.message.split(",")[0]: [SELF_CONTRADICTING[i][1] for i in c.sentences] for c in found}
+    assert by_text == {
+        "Check: the draft reports a pulmonary nodule": [t for _, t in SELF_CONTRADICTING if "odule" in t],
+        'Check: the draft both reports and denies emphysema ("Moderate emphysema." / "No emphysema."). '
+        "Correct one of them before accepting.": ["Moderate emphysema.", "No emphysema."],
+    }
+    missed = report_checks([(F, "No pulmonary nodules."), (F, "No pleural effusion.")], _heads(nodule=0.9))
+    assert [c.sentences for c in missed] == [(0,)]  # the sentence that denies what the head sees
+    beyond = report_checks([(F, "A small pleural effusion on the right."), (IMP, "Nodule in the left upper lobe."),
+                            (IMP, "Left pleural effusion.")], {})
+    assert [c.sentences for c in beyond] == [(1,), (2,)]
