@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,10 +138,11 @@ class ReportService:
                           {"kind": item.kind, "finding": item.label, "verdict": item.verdict,
                            "sentence": item.sentence, "at": item.when})
 
-    def sign(self, key: SeriesKey, document: ReportDocument, reader_name: str) -> ReportStatus:
+    def sign(self, key: SeriesKey, document: ReportDocument, reader_name: str,
+             open_checks: Sequence[str] = ()) -> ReportStatus:
         session = self._check(key)
         session.save_draft(document_sections(document), session.version)
-        session.sign(reader_name)
+        session.sign(reader_name, open_checks=open_checks)
         return self._status(reader_name)
 
     def amend(self, key: SeriesKey, reason: str) -> ReportStatus:

@@ -146,6 +146,13 @@ class ReportController(QObject):
             self.panel.select_entry(0)
         self.report_ready.emit()
 
+    def open_checks(self) -> list[str]:
+        """The checks of the text now in the editor (none without a draft or with AI off)."""
+        if self.draft is None or not self.ai_enabled:
+            return []
+        sentences = [(e.section, e.text) for _, e in self.panel.document.visible()]
+        return [c.message for c in report_checks(sentences, self.draft.result.diagnosis)]
+
     def update_checks(self) -> None:
         """Check the text now in the editor (AI or the reader's own) against the draft's diagnosis
         and against itself; show the checks under the diagnosis and mark their sentences. Runs
@@ -275,12 +282,19 @@ class ReportController(QObject):
             QMessageBox.warning(self._parent, "Sign report",
                                 f"{pending} AI sentence(s) still need review: accept, edit or delete them first.")
             return
+        open_checks = self.open_checks()
+        if open_checks and QMessageBox.question(
+                self._parent, "Sign report",
+                f"{len(open_checks)} check(s) of this report are still open:\n\n"
+                + "\n".join(f"\u2022 {c}" for c in open_checks)
+                + "\n\nSign anyway? The open checks are kept in the audit trail.") != QMessageBox.StandardButton.Yes:
+            return
         name, ok = QInputDialog.getText(self._parent, "Sign report", "Reader name:")
         if not ok or not name.strip():
             return
         self._autosave.stop()
         key, snapshot = key_of(self.volume), ReportDocument(list(self.panel.document.entries))
-        self._store_task(lambda: self.reports.sign(key, snapshot, name.strip()), self._show_status)
+        self._store_task(lambda: self.reports.sign(key, snapshot, name.strip(), open_checks), self._show_status)
 
     def amend(self) -> None:
         if self.volume is None or self.status is None or not self.status.locked:

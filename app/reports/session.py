@@ -7,6 +7,7 @@ raises ConflictError instead of being overwritten. Must not import Qt or DICOM l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.reports.errors import ValidationError
@@ -101,10 +102,11 @@ class ReportSession:
                                                AuditAction.DELETED_SENTENCE, {"sentence": int(index)})
         return self.current.version
 
-    def sign(self, reader_name: str, base_version: int | None = None) -> ReportVersion:
-        """Sign off (locks the report); an open amendment is signed as state 'amended'."""
+    def sign(self, reader_name: str, base_version: int | None = None, open_checks: Sequence[str] = ()) -> ReportVersion:
+        """Sign off (locks the report); an open amendment is signed as state 'amended'. Checks the
+        reader signed over (`open_checks`) go into the audit trail."""
         base = self.current.version if base_version is None else base_version
-        self.current = self.store.sign(self.report_id, base, reader_name, self.user)
+        self.current = self.store.sign(self.report_id, base, reader_name, self.user, open_checks)
         return self.current
 
     def amend(self, reason: str, base_version: int | None = None) -> ReportVersion:

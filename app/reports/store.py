@@ -11,7 +11,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -244,8 +244,10 @@ class ReportStore:
             self._audit(conn, action, author, report_id, version, {"base_version": latest, **(details or {})})
         return self.version(report_id, version)
 
-    def sign(self, report_id: int, base_version: int, reader_name: str, author: str | None = None) -> ReportVersion:
-        """Sign the latest version: appends a locked copy (state signed, or amended for an amendment)."""
+    def sign(self, report_id: int, base_version: int, reader_name: str, author: str | None = None,
+             open_checks: Sequence[str] = ()) -> ReportVersion:
+        """Sign the latest version: appends a locked copy (state signed, or amended for an amendment).
+        `open_checks`: the draft checks (app.draft_checks) the reader signed over, kept in the audit."""
         reader = (reader_name or "").strip()
         if not reader:
             raise ValidationError("signing needs the reader's name")
@@ -258,7 +260,9 @@ class ReportStore:
             now = utc_now()
             version = self._append(conn, report_id, new_state, json.loads(row[0]), author or reader, latest,
                                    signed_by=reader, signed_at=now, amends_version=amends)
-            details = {"signed_version": version}
+            details: dict[str, Any] = {"signed_version": version}
+            if open_checks:
+                details["open_checks"] = list(open_checks)
             if amends is not None:
                 details["amends_version"] = amends
             self._audit(conn, AuditAction.SIGNED, author or reader, report_id, version, details)

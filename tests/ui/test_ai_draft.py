@@ -166,6 +166,34 @@ def test_checks_follow_the_text_as_the_reader_edits_it(qtbot, window):
     assert not shown(first).text().startswith(CHECK_MARK) and not shown(second).toolTip()
 
 
+def test_signing_over_an_open_check_asks_first_and_audits_it(qtbot, window, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    from app.reports import AuditAction
+
+    window.draft_report()
+    qtbot.waitUntil(lambda: window.controller.status is not None, timeout=120_000)
+    _wait_idle(qtbot)
+    panel = window.report_panel
+    panel.add_entry("FINDINGS", "No pleural effusion.")
+    panel.add_entry("IMPRESSION", "Small left pleural effusion.")
+    panel.accept_all()
+    asked = []
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Dr. Signer", True)))
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(
+        lambda parent, title, text: asked.append(text) or QMessageBox.StandardButton.No))
+    window.controller.sign()
+    _wait_idle(qtbot)
+    assert "denies a pleural effusion" in asked[0] and not panel.locked  # the reader chose to go back
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Yes))
+    window.controller.sign()
+    qtbot.waitUntil(lambda: panel.locked, timeout=10_000)
+    _wait_idle(qtbot)
+    store = window.controller.reports.store
+    signed = [e for e in store.audit(window.controller.status.report_id) if e.action == AuditAction.SIGNED]
+    assert len(signed) == 1 and any("denies a pleural effusion" in c for c in signed[0].details["open_checks"])
+
+
 def test_the_event_loop_keeps_running_during_load_and_inference(qtbot, window, real_series_dir):
     import time
 
