@@ -28,6 +28,7 @@ from models.train.data import ct_input, render_case, severity_index
 from models.train.targets import mentions
 
 FOCAL_TYPES = ("nodule", "effusion")
+SIZE_CLASSES = ("<6 mm", "6-9 mm", "10-19 mm", ">=20 mm")  # models.phantoms.truth.size_bucket's classes
 HEAD_TYPES = {"nodule": "nodule", "effusion": "effusion", "covid_severity": "covid"}  # head -> finding type
 
 
@@ -148,6 +149,7 @@ class Tally:
     by_type: dict[str, list[tuple[bool, float]]] = field(default_factory=dict)
     per_type: dict[str, list[int]] = field(default_factory=dict)  # type -> [tp, fp, fn]
     seconds: list[float] = field(default_factory=list)
+    nodules_by_size: dict[str, list[int]] = field(default_factory=dict)  # size class -> [found, true]
     flagged: int = 0  # drafts with at least one check
     head_checks: dict[str, list[bool]] = field(default_factory=dict)  # head -> [head was right]
     self_contradictions: int = 0
@@ -167,6 +169,12 @@ def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]]) -> N
         counts[0] += tp
         counts[1] += sum(p[0] == kind for p in predicted) - tp
         counts[2] += sum(t[0] == kind for t in truth) - tp
+    found = {id(t) for _, t in pairs}
+    for t in truth:
+        if t[0] == "nodule" and t[4] is not None:
+            counts = tally.nodules_by_size.setdefault(t[4], [0, 0])
+            counts[0] += id(t) in found
+            counts[1] += 1
     for p, t in pairs:
         if t[1] is not None and t[0] in FOCAL_TYPES:
             tally.located.append(p[1] == t[1] and p[2] == t[2])
@@ -281,6 +289,7 @@ def summarise(t: Tally) -> dict[str, Any]:
                                    for k, v in sorted(t.by_type.items())},
         "finding_by_type": {k: _type_figures(*v) for k, v in sorted(t.per_type.items())},
         "seconds_per_study": _mean(t.seconds),
+        "nodule_recall_by_size": {k: t.nodules_by_size[k] for k in SIZE_CLASSES if k in t.nodules_by_size},
         "checks": {"drafts_flagged": t.flagged, "self_contradictions": t.self_contradictions,
                    "head_checks": {k: [sum(v), len(v)] for k, v in sorted(t.head_checks.items())}},
     }

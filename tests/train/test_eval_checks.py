@@ -33,3 +33,17 @@ def test_head_checks_are_scored_against_the_truth_and_contradictions_counted():
 
 
 _EMPTY = summarise(Tally())
+
+
+def test_nodule_recall_is_counted_by_size_class():
+    from models.train.evaluate import score_findings
+
+    tally = Tally()
+    truth = [{"type": "nodule", "side": "right", "lobe": "RUL", "subtype": "solid", "size_mm": 24.6},
+             {"type": "nodule", "side": "left", "lobe": "LLL", "subtype": "solid", "size_mm": 4.8}]
+    score_findings(tally, "FINDINGS: A 25 mm solid nodule in the right upper lobe. IMPRESSION: Pulmonary nodule "
+                          "in the right upper lobe.", truth)
+    sizes = summarise(tally)["nodule_recall_by_size"]
+    assert sizes == {"<6 mm": [0, 1], ">=20 mm": [1, 1]}
+    assert "nodules found by size | <6 mm 0/1, >=20 mm 1/1 |" in format_figures(
+        {**_EMPTY, "nodule_recall_by_size": sizes}, "m", "d")
