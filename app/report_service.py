@@ -123,6 +123,20 @@ class ReportService:
         self._session = ReportSession.open(self.store, key[0], key[1], self.user, draft=record)
         return self._status()
 
+    def replace_with_draft(self, key: SeriesKey, draft: ReportDraft, volume: Volume,
+                           document: ReportDocument) -> ReportStatus:
+        """Start the series' report over from a new AI draft: the editor's text (`document`) is
+        saved first, then that report is set aside (kept, audited) and a new one starts from the
+        draft. Refused for a signed report (amend it instead) or another series."""
+        session = self._check(key)
+        if key_of(volume) != key or (draft.StudyInstanceUID, draft.SeriesInstanceUID) != key:
+            raise ValueError("the draft, the volume and the open series do not match: not replaced")
+        session.save_draft(document_sections(document), session.version)
+        report = self.store.replace_with_draft(session.report_id, session.version,
+                                               draft_record_from_result(draft, volume), self.user)
+        self._session = ReportSession.open_report(self.store, report.report_id, self.user)
+        return self._status()
+
     def autosave(self, key: SeriesKey, document: ReportDocument) -> ReportStatus:
         session = self._check(key)
         session.save_draft(document_sections(document), session.version)

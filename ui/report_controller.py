@@ -55,6 +55,7 @@ class ReportController(QObject):
         self._autosave.setInterval(AUTOSAVE_DELAY_MS)
         self._autosave.timeout.connect(self._on_autosave_timeout)
         report_panel.draft_requested.connect(self.draft_report)
+        report_panel.replace_requested.connect(self.replace_with_draft)
         report_panel.cancel_requested.connect(self.cancel_draft)
         report_panel.entry_selected.connect(self._on_panel_entry_selected)
         report_panel.entry_accepted.connect(self._on_panel_entry_accepted)
@@ -131,16 +132,17 @@ class ReportController(QObject):
         self.draft = draft
         result = draft.result
         self.findings.set_items(review_items(draft))
-        summary = self.ai.summary
-        if summary is not None:
-            notices = [*summary.notices, *self._model_mismatch(draft)]
-            self.panel.model_label.setText(summary.caption + "".join(f"\n\u26a0 {n}" for n in notices))
+        self._show_model(draft)
         self.message.emit(f"Draft ready in {result.timings.total_ms:.0f} ms ({len(result.sentences)} sentences)")
         if self.status is None:  # a new report starts from this draft
             document = ReportDocument.from_ai_sentences([(s.section, s.text) for s in result.sentences])
             self.panel.set_document(document)
             key, volume = key_of(self.volume), self.volume
             self._store_task(lambda: self.reports.start_from_draft(key, draft, volume), self._show_status)
+        else:  # a stored report keeps its text; the reader may start over from this draft
+            new_text = " ".join(s.text for s in result.sentences)
+            old_text = " ".join(e.text for _, e in self.panel.document.visible())
+            self.panel.replace_button.setVisible(not self.status.locked and new_text != old_text)
         self.update_checks()
         if result.sentences:
             self.panel.select_entry(0)
@@ -168,6 +170,43 @@ class ReportController(QObject):
                 flags.setdefault(visible[position][0], []).append(check.message)
         self.panel.diagnosis.setText(diagnosis_html(self.draft.result.diagnosis, [c.message for c in checks]))
         self.panel.set_flags(flags)
+
+    def replace_with_draft(self) -> None:
+        """Start the stored (unsigned) report over from the newest draft, after asking; the old
+        report keeps its text and history in the store (audited 'replaced by a new draft')."""
+        draft, volume, status = self.draft, self.volume, self.status
+        if draft is None or volume is None or status is None or status.locked or not draft.matches(volume):
+            return
+        answer = QMessageBox.question(
+            self._parent, "Use new draft",
+            "Replace the report text with the new AI draft? The current text (version "
+            f"{status.version}) is kept in the report history and the change is audited.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self._autosave.stop()
+        key, snapshot = key_of(volume), ReportDocument(list(self.panel.document.entries))
+        self._store_task(lambda: self.reports.replace_with_draft(key, draft, volume, snapshot),
+                         lambda new_status: self._on_replaced(draft, new_status))
+
+    def _on_replaced(self, draft: ReportDraft, status: ReportStatus) -> None:
+        if self.draft is not draft:
+            return
+        self._restored_from = None
+        self._show_model(draft)
+        self.panel.set_document(ReportDocument.from_ai_sentences([(s.section, s.text) for s in draft.result.sentences]))
+        self.panel.replace_button.setVisible(False)
+        self._show_status(status)
+        self.update_checks()
+        self.findings.set_items(review_items(draft))
+        if draft.result.sentences:
+            self.panel.select_entry(0)
+        self.message.emit("The report starts over from the new AI draft; the previous text is kept in its history")
+
+    def _show_model(self, draft: ReportDraft) -> None:
+        summary = self.ai.summary
+        if summary is not None:
+            notices = [*summary.notices, *self._model_mismatch(draft)]
+            self.panel.model_label.setText(summary.caption + "".join(f"\n\u26a0 {n}" for n in notices))
 
     def _model_mismatch(self, draft: ReportDraft) -> list[str]:
         """A notice when the restored text was drafted by another model than this draft's."""

@@ -37,6 +37,7 @@ class ReportPanel(QWidget):
     """Signals carry entry indices into `document.entries`."""
 
     draft_requested = Signal()
+    replace_requested = Signal()  # start the report over from the newest AI draft
     cancel_requested = Signal()
     entry_selected = Signal(int)
     entry_accepted = Signal(int)
@@ -90,10 +91,16 @@ class ReportPanel(QWidget):
         self.draft_button = QPushButton("Draft report")
         self.draft_button.setToolTip("Ctrl+D")
         self.draft_button.clicked.connect(self.draft_requested)
+        self.replace_button = QPushButton("Use new draft")
+        self.replace_button.setToolTip("Start this report over from the new AI draft; the current text is kept in "
+                                       "the report's history")
+        self.replace_button.setVisible(False)
+        self.replace_button.clicked.connect(self.replace_requested)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_requested)
         row.addWidget(self.draft_button)
+        row.addWidget(self.replace_button)
         row.addWidget(self.cancel_button)
         return row
 
@@ -128,6 +135,8 @@ class ReportPanel(QWidget):
     def set_locked(self, locked: bool) -> None:
         """A signed report is read-only until amended."""
         self.locked = locked
+        if locked:
+            self.replace_button.setVisible(False)
         for button in self._edit_buttons:
             button.setEnabled(not locked)
         self.sign_button.setEnabled(not locked)
@@ -161,6 +170,8 @@ class ReportPanel(QWidget):
                        *self._ai_widgets):
             widget.setVisible(enabled)
         if not enabled:
+            self.replace_button.setVisible(False)
+        if not enabled:
             self.diagnosis.setText("")
         self.refresh()
 
@@ -186,6 +197,7 @@ class ReportPanel(QWidget):
 
     def clear(self) -> None:
         self.status_label.setText("")
+        self.replace_button.setVisible(False)
         self.set_locked(False)
         self.set_document(ReportDocument())
 

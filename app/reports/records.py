@@ -35,6 +35,7 @@ class AuditAction(StrEnum):
     AMENDED = "amended"
     EXPORTED = "exported"
     REVIEWED_FINDING = "reviewed finding"  # a clinician agreed or disagreed with an AI finding
+    REPLACED = "replaced by a new draft"  # an unsigned report set aside for a new report from a new AI draft
 
 
 def utc_now() -> str:

@@ -187,26 +187,48 @@ class ReportStore:
             raise ValidationError("a report needs the StudyInstanceUID and SeriesInstanceUID it belongs to")
         if draft is not None and (draft.StudyInstanceUID, draft.SeriesInstanceUID) != (StudyInstanceUID, SeriesInstanceUID):
             raise ValidationError("the AI draft belongs to another study or series than this report")
-        text = _clean_sections(draft.sections if draft is not None else (sections or {"FINDINGS": "", "IMPRESSION": ""}))
-        now = utc_now()
         with self._write("create the report") as conn:
-            cursor = conn.execute(
-                "INSERT INTO reports (StudyInstanceUID, SeriesInstanceUID, state, latest_version, created_at) "
-                "VALUES (?, ?, ?, 1, ?)", (StudyInstanceUID, SeriesInstanceUID, str(ReportState.DRAFT), now))
-            report_id = int(cursor.lastrowid)
-            conn.execute("INSERT INTO versions (report_id, version, state, sections, created_at, author) "
-                         "VALUES (?, 1, ?, ?, ?, ?)", (report_id, str(ReportState.DRAFT), json.dumps(text), now, author))
-            if draft is not None:
-                conn.execute(
-                    "INSERT INTO ai_drafts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (report_id, draft.model_name, draft.model_version, draft.model_hash, draft.model_label,
-                     draft.request_id, draft.StudyInstanceUID, draft.SeriesInstanceUID, draft.created,
-                     json.dumps(draft.to_dict())))
-                self._audit(conn, AuditAction.DRAFTED, author, report_id, 1,
-                            {"model": draft.model_name, "model_version": draft.model_version,
-                             "model_hash": draft.model_hash, "request_id": draft.request_id})
+            report_id = self._insert_report(conn, StudyInstanceUID, SeriesInstanceUID, author, draft, sections)
         log.info("report %d created (AI draft: %s)", report_id, draft is not None)
         return self.get_report(report_id)
+
+    def replace_with_draft(self, report_id: int, base_version: int, draft: AIDraftRecord, author: str) -> Report:
+        """Set an unsigned report aside for a new report of the same series started from a new AI
+        draft, in one transaction. The old report keeps every version and is audited 'replaced by
+        a new draft' (naming the new report); find_report returns the new one. A signed report is
+        refused (amend it instead), as is a stale `base_version` or a draft of another series."""
+        old = self.get_report(report_id)
+        if (draft.StudyInstanceUID, draft.SeriesInstanceUID) != (old.StudyInstanceUID, old.SeriesInstanceUID):
+            raise ValidationError("the AI draft belongs to another study or series than this report")
+        with self._write("replace the report with a new draft") as conn:
+            _, latest = self._check_base(conn, report_id, base_version)
+            new_id = self._insert_report(conn, old.StudyInstanceUID, old.SeriesInstanceUID, author, draft, None)
+            self._audit(conn, AuditAction.REPLACED, author, report_id, latest,
+                        {"by_report": new_id, "request_id": draft.request_id, "model_hash": draft.model_hash})
+        log.info("report %d replaced by report %d from a new AI draft", report_id, new_id)
+        return self.get_report(new_id)
+
+    def _insert_report(self, conn: sqlite3.Connection, StudyInstanceUID: str, SeriesInstanceUID: str, author: str,
+                       draft: AIDraftRecord | None, sections: dict[str, str] | None) -> int:
+        """Insert a report whose version 1 is the draft's text or `sections` (inside a transaction)."""
+        text = _clean_sections(draft.sections if draft is not None else (sections or {"FINDINGS": "", "IMPRESSION": ""}))
+        now = utc_now()
+        cursor = conn.execute(
+            "INSERT INTO reports (StudyInstanceUID, SeriesInstanceUID, state, latest_version, created_at) "
+            "VALUES (?, ?, ?, 1, ?)", (StudyInstanceUID, SeriesInstanceUID, str(ReportState.DRAFT), now))
+        report_id = int(cursor.lastrowid)
+        conn.execute("INSERT INTO versions (report_id, version, state, sections, created_at, author) "
+                     "VALUES (?, 1, ?, ?, ?, ?)", (report_id, str(ReportState.DRAFT), json.dumps(text), now, author))
+        if draft is not None:
+            conn.execute(
+                "INSERT INTO ai_drafts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (report_id, draft.model_name, draft.model_version, draft.model_hash, draft.model_label,
+                 draft.request_id, draft.StudyInstanceUID, draft.SeriesInstanceUID, draft.created,
+                 json.dumps(draft.to_dict())))
+            self._audit(conn, AuditAction.DRAFTED, author, report_id, 1,
+                        {"model": draft.model_name, "model_version": draft.model_version,
+                         "model_hash": draft.model_hash, "request_id": draft.request_id})
+        return report_id
 
     def _check_base(self, conn: sqlite3.Connection, report_id: int, base_version: int,
                     locked_ok: bool = False) -> tuple[ReportState, int]:

@@ -109,3 +109,33 @@ def test_draft_record_from_a_report_draft_keeps_its_request_id_and_nearby_eviden
         indices = [e.index for e in sentence.evidence]
         assert indices[0] == peak and sorted(indices) == [peak - 1, peak, peak + 1]
         assert all(e.SOPInstanceUID == study.volume.SOPInstanceUIDs[e.index] for e in sentence.evidence)
+
+
+def test_replacing_with_a_new_draft_keeps_the_old_report_and_reopens_the_new_one(
+        store: ReportStore, session: ReportSession, study: Study) -> None:
+    from dataclasses import replace
+
+    from app.reports import AuditAction, SignedReportError
+
+    uids = (study.volume.StudyInstanceUID, study.volume.SeriesInstanceUID)
+    edited = session.save_draft({"FINDINGS": "The reader's own words.", "IMPRESSION": ""}, session.version)
+    newer = replace(study.draft, request_id="req-43", sections={"FINDINGS": "A newer draft.", "IMPRESSION": "New."})
+    with pytest.raises(ConflictError):  # another window saved meanwhile: nothing replaced
+        store.replace_with_draft(session.report_id, edited - 1, newer, "reader1")
+    assert store.find_report(*uids).report_id == session.report_id
+    new = store.replace_with_draft(session.report_id, edited, newer, "reader1")
+    assert new.report_id != session.report_id and new.ai_draft.request_id == "req-43"
+    reopened = ReportSession.open(store, *uids, "reader1")
+    assert reopened.report_id == new.report_id
+    assert reopened.sections == {"FINDINGS": "A newer draft.", "IMPRESSION": "New."}
+    old = store.version(session.report_id)  # the old text is kept, not overwritten
+    assert old.sections["FINDINGS"] == "The reader's own words."
+    replaced = [e for e in store.audit(session.report_id) if e.action == AuditAction.REPLACED]
+    assert [(e.who, e.version, e.details["by_report"], e.details["request_id"]) for e in replaced] == [
+        ("reader1", edited, new.report_id, "req-43")]
+    # a signed report is never replaced; another series' draft is refused
+    reopened.sign("Dr. Signer")
+    with pytest.raises(SignedReportError):
+        store.replace_with_draft(new.report_id, reopened.version, newer, "reader1")
+    with pytest.raises(ValidationError, match="another study or series"):
+        store.replace_with_draft(session.report_id, edited, replace(newer, SeriesInstanceUID="1.2.3"), "reader1")

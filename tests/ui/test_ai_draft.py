@@ -276,3 +276,52 @@ def test_restored_text_from_another_model_is_flagged_when_a_new_draft_comes(qtbo
         assert win.report_panel.document.to_text() == restored  # the restored text is never replaced
         win.cancel_draft()
         _wait_idle(qtbot)
+
+
+def test_a_restored_report_can_start_over_from_a_new_draft(qtbot, window, tmp_path, real_series_dir, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.ai_service import AiService
+    from app.report_service import ReportService
+    from app.reports import AuditAction
+    from models.testing import make_random_package
+    from ui.main_window import MainWindow
+
+    window.draft_report()
+    qtbot.waitUntil(lambda: window.controller.status is not None, timeout=120_000)
+    window.report_panel.edit_entry(0, "The reader's own sentence.")
+    qtbot.waitUntil(lambda: "version 2" in window.report_panel.status_label.text(), timeout=10_000)
+    _wait_idle(qtbot)
+    old_id = window.controller.status.report_id
+    other = make_random_package(tmp_path / "other-model", config="tiny", seed=1)
+    win = MainWindow(AiService(other, device="cpu"), ReportService(tmp_path / "reports.sqlite3", "tester"))
+    qtbot.addWidget(win)
+    win.open_paths([real_series_dir])
+    qtbot.waitUntil(lambda: "Restored" in win.report_panel.status_label.text(), timeout=60_000)
+    panel = win.report_panel
+    assert not panel.replace_button.isVisibleTo(panel)
+    win.draft_report()
+    qtbot.waitUntil(lambda: win.controller.draft is not None, timeout=120_000)
+    _wait_idle(qtbot)
+    assert "The reader's own sentence." in panel.document.to_text()  # nothing replaced unasked
+    assert panel.replace_button.isVisibleTo(panel)
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.No))
+    panel.replace_button.click()
+    _wait_idle(qtbot)
+    assert "The reader's own sentence." in panel.document.to_text()
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Yes))
+    panel.replace_button.click()
+    qtbot.waitUntil(lambda: win.controller.status.report_id != old_id, timeout=10_000)
+    new_text = [s.text for s in win.controller.draft.result.sentences]
+    assert [e.text for _, e in panel.document.visible()] == new_text
+    assert panel.document.pending_review == len(new_text)  # all AI again, awaiting review
+    assert "restored text is an AI draft" not in panel.model_label.text()
+    assert not panel.replace_button.isVisibleTo(panel)
+    _wait_idle(qtbot)
+    store = win.controller.reports.store
+    replaced = [e for e in store.audit(old_id) if e.action == AuditAction.REPLACED]
+    assert replaced and replaced[0].details["by_report"] == win.controller.status.report_id
+    assert "The reader's own sentence." in store.version(old_id).sections["FINDINGS"] + store.version(
+        old_id).sections["IMPRESSION"]
+    win.cancel_draft()
+    _wait_idle(qtbot)
