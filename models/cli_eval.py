@@ -64,10 +64,10 @@ def format_figures(r: dict, model: str, source: str) -> str:
     lines = [f"model: {model}", f"data: {source}", "", "| metric | value | note |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     lines.append(f"| slice pointing by type | {by_type or 'n/a'} | |")
-    sizes = r.get("nodule_recall_by_size")
-    if sizes:
-        lines.append("| nodules found by size | " + ", ".join(f"{k} {a}/{n}" for k, (a, n) in sizes.items())
-                     + " | a true nodule matched by a reported one |")
+    for kind, classes in r.get("recall_by_class", {}).items():
+        what = "size" if kind == "nodule" else "grade"
+        lines.append(f"| {kind}: found by {what} | " + ", ".join(f"{k} {a}/{n}" for k, (a, n) in classes.items())
+                     + " | true findings matched by a reported one |")
     checks = r.get("checks")
     if checks:
         right = ", ".join(f"{k} {a}/{n}" for k, (a, n) in checks["head_checks"].items()) or "none"

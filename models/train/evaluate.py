@@ -28,7 +28,9 @@ from models.train.data import ct_input, render_case, severity_index
 from models.train.targets import mentions
 
 FOCAL_TYPES = ("nodule", "effusion")
-SIZE_CLASSES = ("<6 mm", "6-9 mm", "10-19 mm", ">=20 mm")  # models.phantoms.truth.size_bucket's classes
+# Classes a finding's recall is broken down by: a nodule's size class (truth.size_bucket), else its grade.
+CLASS_ORDER = ("<6 mm", "6-9 mm", "10-19 mm", ">=20 mm", "CT-1", "CT-2", "CT-3", "CT-4", "small", "mild",
+               "moderate", "large", "severe")
 HEAD_TYPES = {"nodule": "nodule", "effusion": "effusion", "covid_severity": "covid"}  # head -> finding type
 
 
@@ -149,7 +151,7 @@ class Tally:
     by_type: dict[str, list[tuple[bool, float]]] = field(default_factory=dict)
     per_type: dict[str, list[int]] = field(default_factory=dict)  # type -> [tp, fp, fn]
     seconds: list[float] = field(default_factory=list)
-    nodules_by_size: dict[str, list[int]] = field(default_factory=dict)  # size class -> [found, true]
+    by_class: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # type -> class -> [found, true]
     flagged: int = 0  # drafts with at least one check
     head_checks: dict[str, list[bool]] = field(default_factory=dict)  # head -> [head was right]
     self_contradictions: int = 0
@@ -171,8 +173,9 @@ def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]]) -> N
         counts[2] += sum(t[0] == kind for t in truth) - tp
     found = {id(t) for _, t in pairs}
     for t in truth:
-        if t[0] == "nodule" and t[4] is not None:
-            counts = tally.nodules_by_size.setdefault(t[4], [0, 0])
+        grade = t[4] if t[0] == "nodule" else t[5]
+        if grade is not None:
+            counts = tally.by_class.setdefault(t[0], {}).setdefault(str(grade), [0, 0])
             counts[0] += id(t) in found
             counts[1] += 1
     for p, t in pairs:
@@ -289,7 +292,8 @@ def summarise(t: Tally) -> dict[str, Any]:
                                    for k, v in sorted(t.by_type.items())},
         "finding_by_type": {k: _type_figures(*v) for k, v in sorted(t.per_type.items())},
         "seconds_per_study": _mean(t.seconds),
-        "nodule_recall_by_size": {k: t.nodules_by_size[k] for k in SIZE_CLASSES if k in t.nodules_by_size},
+        "recall_by_class": {kind: dict(sorted(classes.items(), key=lambda kv: _class_rank(kv[0])))
+                            for kind, classes in sorted(t.by_class.items())},
         "checks": {"drafts_flagged": t.flagged, "self_contradictions": t.self_contradictions,
                    "head_checks": {k: [sum(v), len(v)] for k, v in sorted(t.head_checks.items())}},
     }
@@ -298,6 +302,10 @@ def summarise(t: Tally) -> dict[str, Any]:
         out[f"{name}_auc"] = metrics.roc_auc(scores, labels)
         out[f"{name}_accuracy"] = _mean([(p >= 0.5) == bool(y) for p, y in pairs])
     return out
+
+
+def _class_rank(name: str) -> tuple[int, str]:
+    return (CLASS_ORDER.index(name) if name in CLASS_ORDER else len(CLASS_ORDER), name)
 
 
 def _type_figures(tp: int, fp: int, fn: int) -> dict[str, Any]:

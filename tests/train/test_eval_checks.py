@@ -35,15 +35,21 @@ def test_head_checks_are_scored_against_the_truth_and_contradictions_counted():
 _EMPTY = summarise(Tally())
 
 
-def test_nodule_recall_is_counted_by_size_class():
+def test_recall_is_counted_by_nodule_size_and_by_grade():
     from models.train.evaluate import score_findings
 
     tally = Tally()
     truth = [{"type": "nodule", "side": "right", "lobe": "RUL", "subtype": "solid", "size_mm": 24.6},
-             {"type": "nodule", "side": "left", "lobe": "LLL", "subtype": "solid", "size_mm": 4.8}]
-    score_findings(tally, "FINDINGS: A 25 mm solid nodule in the right upper lobe. IMPRESSION: Pulmonary nodule "
-                          "in the right upper lobe.", truth)
-    sizes = summarise(tally)["nodule_recall_by_size"]
-    assert sizes == {"<6 mm": [0, 1], ">=20 mm": [1, 1]}
-    assert "nodules found by size | <6 mm 0/1, >=20 mm 1/1 |" in format_figures(
-        {**_EMPTY, "nodule_recall_by_size": sizes}, "m", "d")
+             {"type": "nodule", "side": "left", "lobe": "LLL", "subtype": "solid", "size_mm": 4.8},
+             {"type": "effusion", "side": "left", "severity": "small"},
+             {"type": "emphysema", "severity": "severe"}]
+    score_findings(tally, "FINDINGS: A 25 mm solid nodule in the right upper lobe. Severe centrilobular emphysema "
+                          "in the upper lobes. No pleural effusion. IMPRESSION: Pulmonary nodule in the right upper "
+                          "lobe. Severe emphysema.", truth)
+    classes = summarise(tally)["recall_by_class"]
+    assert classes == {"effusion": {"small": [0, 1]}, "emphysema": {"severe": [1, 1]},
+                       "nodule": {"<6 mm": [0, 1], ">=20 mm": [1, 1]}}
+    assert list(classes["nodule"]) == ["<6 mm", ">=20 mm"]  # smallest first
+    table = format_figures({**_EMPTY, "recall_by_class": classes}, "m", "d")
+    assert "| nodule: found by size | <6 mm 0/1, >=20 mm 1/1 |" in table
+    assert "| effusion: found by grade | small 0/1 |" in table
