@@ -8,11 +8,12 @@ cd "$(dirname "$0")/.."
 want_dev=0
 [[ "${1:-}" == "--dev" ]] && want_dev=1
 
-# Qt (xcb/offscreen), VTK (OpenGL/OSMesa), dicom3tools (dciodvfy), Xvfb for a virtual display.
+# Qt (xcb/offscreen), VTK (OpenGL/OSMesa), dicom3tools (dciodvfy), Xvfb for a virtual display,
+# Noto fonts for Arabic, Hebrew and Indic names in the PDF export.
 APT_PACKAGES=(python3.11 python3.11-venv libegl1 libgl1 libglx-mesa0 libosmesa6 libxkbcommon0
   libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxrender1 libxcb-cursor0
   libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-image0
-  libxcb-render-util0 libxcb-xkb1 libxi6 libxt6 xvfb xauth)
+  libxcb-render-util0 libxcb-xkb1 libxi6 libxt6 xvfb xauth fonts-noto-core)
 [[ $want_dev == 1 ]] && APT_PACKAGES+=(dicom3tools)
 
 missing=()

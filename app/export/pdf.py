@@ -18,7 +18,14 @@ from fpdf import FPDF
 from PIL import Image
 
 from app.export.bundle import ExportBundle, ExportError
-from app.export.pdf_fonts import describe, fallback_fonts, printable_text, report_fonts, unprintable
+from app.export.pdf_fonts import (
+    describe,
+    fallback_fonts,
+    needs_shaping,
+    printable_text,
+    report_fonts,
+    unprintable,
+)
 from app.export.text import TITLE, body_sections, header_lines, signoff_lines
 
 MARGIN = 50.0  # points, all four sides
@@ -94,6 +101,14 @@ def _add_fonts(pdf: _ReportPdf, regular_text: str, bold_text: str) -> None:
         pdf.add_font(f"fallback{number}", "", font.path, collection_font_number=font.number)
     if extra:
         pdf.set_fallback_fonts([f"fallback{number}" for number in range(len(extra))], exact_match=False)
+    if needs_shaping(regular_text + bold_text):
+        try:
+            pdf.set_text_shaping(True)  # HarfBuzz joins and orders the letters; fpdf2 applies the bidi rules
+        except Exception as exc:  # fpdf2 raises FPDFException when uharfbuzz is not installed
+            raise ExportError(
+                "the PDF cannot print this report's right-to-left or Indic text correctly: text shaping needs "
+                f"the uharfbuzz package ({exc}); reinstall the workstation, or export as text, FHIR JSON or "
+                "DICOM SR, which keep every character") from exc
 
 
 def _write(pdf: _ReportPdf, block: _Text) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,6 +26,13 @@ FALLBACK_FONTS: tuple[tuple[str, int], ...] = (
     ("/usr/share/fonts/google-droid-sans-fonts/DroidSansFallbackFull.ttf", 0),
     ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
     ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
+    # Scripts that also need shaping (see `needs_shaping`): Debian package fonts-noto-core.
+    ("/usr/share/fonts/truetype/noto/NotoSansDevanagari-Regular.ttf", 0),
+    ("/usr/share/fonts/truetype/noto/NotoSansBengali-Regular.ttf", 0),
+    ("/usr/share/fonts/truetype/noto/NotoSansTamil-Regular.ttf", 0),
+    ("/usr/share/fonts/truetype/noto/NotoSansThai-Regular.ttf", 0),
+    ("/usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf", 0),
+    ("/usr/share/fonts/truetype/noto/NotoSansHebrew-Regular.ttf", 0),
     ("C:/Windows/Fonts/msyh.ttc", 0),
     ("C:/Windows/Fonts/simsun.ttc", 0),
     ("/System/Library/Fonts/Supplemental/Arial Unicode.ttf", 0),
@@ -94,6 +102,18 @@ def fallback_fonts(needed: set[str]) -> list[FontFile]:
             chosen.append(font)
             left -= coverage(font)
     return chosen
+
+
+# Blocks whose letters change shape with their neighbours (Indic, Thai, Lao, Myanmar, Khmer).
+_SHAPED_BLOCKS = ((0x0900, 0x0DFF), (0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF))
+
+
+def needs_shaping(text: str) -> bool:
+    """True when `text` has right-to-left letters (Arabic, Hebrew: joined and reordered) or a script
+    whose letters combine (Devanagari and other Indic scripts, Thai, ...). Such text is printed
+    through HarfBuzz (uharfbuzz), or its letters would come out unjoined and in the wrong order."""
+    return any(unicodedata.bidirectional(c) in ("R", "AL") or any(lo <= ord(c) <= hi for lo, hi in _SHAPED_BLOCKS)
+               for c in text if ord(c) >= 0x0590)
 
 
 def printable_text(text: str) -> str:

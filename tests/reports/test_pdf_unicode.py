@@ -91,3 +91,59 @@ def test_a_missing_font_file_is_explained(session: ReportSession, tmp_path: Path
     finally:
         pdf_fonts.report_fonts.cache_clear()
     assert not (tmp_path / "x.pdf").exists()
+
+
+def _glyph_names(path: Path) -> set[str]:
+    """Glyph names of every font program embedded in the PDF (fpdf2 keeps them in its subsets)."""
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    names: set[str] = set()
+    for page in pypdf.PdfReader(path).pages:
+        for font in page["/Resources"]["/Font"].values():
+            descriptor = font.get_object()["/DescendantFonts"][0].get_object()["/FontDescriptor"]
+            names |= set(TTFont(io.BytesIO(descriptor["/FontFile2"].get_object().get_data())).getGlyphOrder())
+    return names
+
+
+def test_an_arabic_name_prints_with_joined_letters(session: ReportSession, tmp_path: Path) -> None:
+    reader = "محمد عبد الله"
+    session.save_draft({"FINDINGS": FINDINGS, "IMPRESSION": IMPRESSION}, session.version)
+    session.sign(reader)
+    path = export_report(session.store, session.report_id, "pdf", tmp_path, user="r")
+    assert reader in _text(path) and IMPRESSION in _text(path)
+    # Joined Arabic uses the contextual (initial/medial/final) letter forms, named uniFExx in
+    # DejaVu Sans; unshaped text would print every letter in its isolated form (uni06xx) only.
+    contextual = {name for name in _glyph_names(path) if name.startswith("uniFE")}
+    assert {"uniFEE3", "uniFEA4"} <= contextual  # initial meem, medial hah: "محمد" joined
+
+
+def test_devanagari_prints_through_a_shaping_fallback_font(session: ReportSession, tmp_path: Path) -> None:
+    if not pdf_fonts.fallback_fonts({"न"}):
+        pytest.skip("no Devanagari font installed (e.g. fonts-noto-core)")
+    session.save_draft({"FINDINGS": "दाहिने ऊपरी लोब में गांठ।", "IMPRESSION": IMPRESSION}, session.version)
+    session.sign("अनन्या शर्मा")
+    path = export_report(session.store, session.report_id, "pdf", tmp_path, user="r")
+    text = _text(path)
+    assert "Signed by अनन्या शर्मा" in text and IMPRESSION in text
+    # Shaped, each virama joins its consonants into a conjunct (न्य, र्म); unshaped, the virama
+    # would print as a separate mark (glyph uni094D).
+    assert "uni094D" not in _glyph_names(path) and "uni0928" in _glyph_names(path)
+
+
+def test_without_a_shaping_engine_rtl_text_refuses_the_pdf_clearly(session: ReportSession, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from fpdf import FPDF
+    from fpdf.errors import FPDFException
+
+    def missing(self, *args, **kwargs):
+        raise FPDFException("The uharfbuzz package could not be imported")
+
+    monkeypatch.setattr(FPDF, "set_text_shaping", missing)
+    session.sign("محمد عبد الله")
+    with pytest.raises(ExportError, match="right-to-left or Indic text.*uharfbuzz.*export as text"):
+        export_report(session.store, session.report_id, "pdf", tmp_path / "x.pdf", user="r")
+    assert not (tmp_path / "x.pdf").exists()
+    assert pdf_fonts.needs_shaping("שלום") and pdf_fonts.needs_shaping("नमस्ते")
+    assert not pdf_fonts.needs_shaping(READER + FINDINGS + "右上叶结节")
