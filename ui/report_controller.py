@@ -13,10 +13,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
 from app.ai_service import AiService, heat_uint8_task
-from app.draft_checks import report_checks
+from app.draft_checks import Check, report_checks
 from app.drafting import ReportDraft
 from app.findings_review import review_items
-from app.report_document import ReportDocument
+from app.report_document import Entry, ReportDocument
 from app.report_service import OpenedReport, ReportService, ReportStatus, key_of
 from app.volume import Volume
 from ui import workers
@@ -148,27 +148,28 @@ class ReportController(QObject):
             self.panel.select_entry(0)
         self.report_ready.emit()
 
-    def open_checks(self) -> list[str]:
-        """The checks of the text now in the editor (none without a draft or with AI off)."""
+    def _checks_now(self) -> tuple[list[tuple[int, Entry]], list[Check]]:
+        """The editor's visible entries and the checks of their text (none without a draft or with AI off)."""
         if self.draft is None or not self.ai_enabled:
-            return []
-        sentences = [(e.section, e.text) for _, e in self.panel.document.visible()]
-        return [c.message for c in report_checks(sentences, self.draft.result.diagnosis)]
+            return [], []
+        visible = self.panel.document.visible()
+        return visible, report_checks([(e.section, e.text) for _, e in visible], self.draft.result.diagnosis)
+
+    def open_checks(self) -> list[str]:
+        """The checks of the text now in the editor."""
+        return [check.message for check in self._checks_now()[1]]
 
     def update_checks(self) -> None:
         """Check the text now in the editor (AI or the reader's own) against the draft's diagnosis
         and against itself; show the checks under the diagnosis and mark their sentences. Runs
         after the draft and after every change, so a resolved check disappears."""
-        if self.draft is None or not self.ai_enabled:
-            self.panel.set_flags({})
-            return
-        visible = self.panel.document.visible()
-        checks = report_checks([(e.section, e.text) for _, e in visible], self.draft.result.diagnosis)
+        visible, checks = self._checks_now()
         flags: dict[int, list[str]] = {}
         for check in checks:
             for position in check.sentences:
                 flags.setdefault(visible[position][0], []).append(check.message)
-        self.panel.diagnosis.setText(diagnosis_html(self.draft.result.diagnosis, [c.message for c in checks]))
+        if self.draft is not None and self.ai_enabled:
+            self.panel.diagnosis.setText(diagnosis_html(self.draft.result.diagnosis, [c.message for c in checks]))
         self.panel.set_flags(flags)
 
     def replace_with_draft(self) -> None:
