@@ -1,8 +1,8 @@
 """Clinicians' review of AI findings: one item per AI finding or diagnosis, agree / disagree.
 
 Qt-free. Items come from a ReportDraft: each FINDINGS sentence that states a finding (not an
-explicit negative), each diagnosis head's most likely class, and each clear disagreement between
-the two (app.draft_checks). A verdict records who and when.
+explicit negative), each diagnosis head's most likely class, and each of the draft's checks
+(app.draft_checks: its text against its heads or against itself). A verdict records who and when.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from app.drafting import ReportDraft
 
 @dataclass(frozen=True)
 class ReviewItem:
-    kind: str  # "finding", "diagnosis" or "check" (the draft and a diagnosis head disagree)
+    kind: str  # "finding", "diagnosis" or "check" (app.draft_checks: text vs heads, or text vs itself)
     label: str
     evidence_slice: int | None  # original slice index to jump to
     sentence: int | None = None  # index into the draft's sentences
