@@ -16,7 +16,7 @@ from app.drafting import ReportDraft, draft_report_task
 from app.tasks import CancelToken, Progress
 from app.viewing import heat_to_uint8
 from app.volume import Volume
-from inference.package import load_package
+from inference.package import DiagnosisHead, load_package
 from inference.runtime import ReportRuntime
 
 log = logging.getLogger(__name__)
@@ -33,11 +33,29 @@ class ModelSummary:
     device: str
     notices: tuple[str, ...]
     model_hash: str
+    head_notes: tuple[tuple[str, str], ...] = ()  # (head, how far its probabilities can be trusted)
 
     @property
     def caption(self) -> str:
         text = f"{self.display_name} {self.version} on {self.device.upper()}"
         return f"{text} \u2014 {self.label}" if self.label else text
+
+
+def head_note(head: DiagnosisHead) -> str:
+    """How far a diagnosis head's probabilities can be trusted, from its package's calibration
+    record: calibrated or not, and how well it separated the classes on which studies (for the
+    phantom model: phantoms, which says nothing about real patients)."""
+    record = head.calibration or {}
+    if not record:
+        return "uncalibrated probabilities"
+    if record.get("auc") is not None:
+        separation = f"AUC {float(record['auc']):.2f}"
+    elif record.get("accuracy") is not None:
+        separation = f"accuracy {float(record['accuracy']):.0%}"
+    else:
+        return "calibrated"
+    data = str(record.get("data") or (f"{record['studies']} validation studies" if record.get("studies") else ""))
+    return f"calibrated; {separation}" + (f" on {data}" if data else "")
 
 
 class AiService:
@@ -70,7 +88,8 @@ class AiService:
             return None
         info = runtime.model_info
         return ModelSummary(info.display_name, info.version, info.label, info.clinical_use,
-                            runtime.device, tuple(runtime.notices), info.model_hash)
+                            runtime.device, tuple(runtime.notices), info.model_hash,
+                            tuple((h.name, head_note(h)) for h in runtime.package.diagnosis_heads))
 
     def load_task(self, cancel: CancelToken | None = None) -> Generator[Progress, None, ModelSummary]:
         if self._runtime is None:

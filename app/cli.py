@@ -36,6 +36,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("convert-checkpoint", "models.cli_convert", "convert an official MedMPT checkpoint to a model package", True),
     Command("train", "models.cli_train", "train the tiny MedMPT on synthetic phantoms and write a package", True),
     Command("eval", "models.cli_eval", "evaluate a model package on held-out phantom studies", True),
+    Command("calibrate", "models.cli_calibrate", "fit (or --check) a model package's diagnosis-head temperatures", True),
 )
 
 

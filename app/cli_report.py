@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print("medmpt report: no model package is bundled yet and none was given; "
               "pass --model DIR (a folder with manifest.json) or set MEDMPT_MODEL_DIR.", file=sys.stderr)
         return NO_MODEL_EXIT
+    from app.ai_service import head_note
     from inference.errors import InferenceError
     from inference.runtime import ReportRuntime
 
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         t1 = time.perf_counter()
         volume, reason = load_series_volume(args.path, args.series)
         t2 = time.perf_counter()
-        draft = run_sync(draft_report_task(volume, runtime), None if args.json else _print_progress)
+        progress = not args.json and sys.stderr.isatty()  # no carriage-return lines in logs and pipes
+        draft = run_sync(draft_report_task(volume, runtime), _print_progress if progress else None)
         t3 = time.perf_counter()
     except (ValueError, InferenceError, OSError) as exc:
         print(f"\nmedmpt report: {exc}", file=sys.stderr)
@@ -88,10 +90,11 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(__name__).exception("report drafting failed")
         print(f"\nmedmpt report: drafting failed ({type(exc).__name__}: {exc})", file=sys.stderr)
         return 1
-    if not args.json:
+    if progress:
         print(file=sys.stderr)
     extra = {"model_load": 1000 * (t1 - t0), "series_load": 1000 * (t2 - t1), "total": 1000 * (t3 - t0)}
-    outputs = write_outputs(draft, volume, args.out, reason, extra)
+    notes = {head.name: head_note(head) for head in runtime.package.diagnosis_heads}
+    outputs = write_outputs(draft, volume, args.out, reason, extra, notes)
     if args.json:
         print(json.dumps(outputs, indent=2))
     else:
@@ -104,8 +107,10 @@ def _print_progress(progress: Progress) -> None:
     print(f"\r{100 * progress.fraction:5.1f}% {progress.message:<48}", end="", file=sys.stderr, flush=True)
 
 
-def write_outputs(draft: ReportDraft, volume: Any, out: Path, reason: str, extra_ms: dict[str, float]) -> dict[str, Any]:
-    """Write report.txt, report.json and PNGs into `out`; return the JSON written."""
+def write_outputs(draft: ReportDraft, volume: Any, out: Path, reason: str, extra_ms: dict[str, float],
+                  diagnosis_notes: dict[str, str] | None = None) -> dict[str, Any]:
+    """Write report.txt, report.json and PNGs into `out`; return the JSON written.
+    `diagnosis_notes`: per head, how far its probabilities can be trusted (ai_service.head_note)."""
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     pngs = write_heatmap_pngs(draft, volume.voxels, out)
@@ -114,6 +119,8 @@ def write_outputs(draft: ReportDraft, volume: Any, out: Path, reason: str, extra
     data["series_choice"] = reason
     data["timings_ms"].update({"heatmaps": heatmap_ms, **extra_ms})
     data["pngs"] = [p.name for p in pngs]
+    if diagnosis_notes:
+        data["diagnosis_notes"] = diagnosis_notes
     (out / "report.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
     (out / "report.txt").write_text(format_report(data), encoding="utf-8")
     return data
@@ -134,7 +141,8 @@ def format_report(data: dict[str, Any]) -> str:
     for head, probabilities in data["diagnosis"].items():
         best = max(probabilities, key=probabilities.get)
         listing = ", ".join(f"{c} {p:.2f}" for c, p in probabilities.items())
-        lines.append(f"  {head}: {best} ({listing})")
+        note = data.get("diagnosis_notes", {}).get(head)
+        lines.append(f"  {head}: {best} ({listing})" + (f" \u2014 {note}" if note else ""))
     lines.append(f"Sentences -> most relevant slice (0-based index of {depth} along the series):")
     for number, sentence in enumerate(data["sentences"], start=1):
         lines.append(f"  {number:>2}. [{sentence['section'][0]}] slice {sentence['most_relevant_slice']:>3}: {sentence['text']}")

@@ -8,6 +8,7 @@ explicit negative), each diagnosis head's most likely class, and each of the dra
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from app.draft_checks import is_negative
@@ -25,7 +26,9 @@ class ReviewItem:
     when: str = ""
 
 
-def review_items(draft: ReportDraft) -> list[ReviewItem]:
+def review_items(draft: ReportDraft, head_notes: Mapping[str, str] | None = None) -> list[ReviewItem]:
+    """The draft's review items; `head_notes` (app.ai_service.head_note) say beside each
+    diagnosis how far its head's probabilities can be trusted."""
     result = draft.result
     items = [
         ReviewItem("finding", s.text, s.most_relevant_slice, i)
@@ -35,7 +38,9 @@ def review_items(draft: ReportDraft) -> list[ReviewItem]:
     report_slice = int(result.report_relevance.argmax()) if result.sentences else None
     for head, classes in result.diagnosis.items():
         name, p = max(classes.items(), key=lambda kv: kv[1])
-        items.append(ReviewItem("diagnosis", f"{head.replace('_', ' ')}: {name} ({p:.0%})", report_slice))
+        note = (head_notes or {}).get(head)
+        label = f"{head.replace('_', ' ')}: {name} ({p:.0%})" + (f" \u2014 {note}" if note else "")
+        items.append(ReviewItem("diagnosis", label, report_slice))
     for message in draft.checks:
         items.append(ReviewItem("check", message, report_slice))
     return items

@@ -26,10 +26,16 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class DiagnosisHead:
-    """One classification head of the vision graph: output `diag_<name>` over `classes`."""
+    """One classification head of the vision graph: output `diag_<name>` over `classes`.
+
+    `temperature` (manifest key, default 1) divides the head's logits before it is shown
+    (inference.calibration); `calibration` records how it was fitted and what it achieved.
+    """
 
     name: str
     classes: tuple[str, ...]
+    temperature: float = 1.0
+    calibration: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,8 @@ class ModelPackage:
     @property
     def diagnosis_heads(self) -> tuple[DiagnosisHead, ...]:
         return tuple(
-            DiagnosisHead(str(h["name"]), tuple(str(c) for c in h["classes"]))
+            DiagnosisHead(str(h["name"]), tuple(str(c) for c in h["classes"]),
+                          float(h.get("temperature", 1.0)), h.get("calibration"))
             for h in self.manifest["diagnosis"]
         )
 
@@ -152,6 +159,13 @@ def _check_manifest(manifest: Any, root: Path) -> None:
     heads = manifest["diagnosis"]
     if not isinstance(heads, list) or any(not isinstance(h, dict) or "name" not in h or "classes" not in h for h in heads):
         raise PackageError("manifest.json 'diagnosis' must be a list of {name, classes}")
+    for head in heads:
+        temperature = head.get("temperature", 1.0)
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0.01 <= temperature <= 1000:
+            raise PackageError(f"manifest.json: diagnosis head {head['name']!r} has temperature {temperature!r}; "
+                               "it must be a number between 0.01 and 1000")
+        if head.get("calibration") is not None and not isinstance(head["calibration"], dict):
+            raise PackageError(f"manifest.json: diagnosis head {head['name']!r} has a 'calibration' that is not an object")
 
 
 def _check_files(files: dict[str, Any], root: Path) -> None:

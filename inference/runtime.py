@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from inference.calibration import apply_temperature
 from inference.cancel import is_cancelled
 from inference.decoder_step import KVCacheStep
 from inference.errors import CancelledError, InferenceError, PackageError
@@ -143,13 +144,20 @@ class ReportRuntime:
                                 f"Writing the report ({progress.step} tokens)", "decode", progress.step,
                                 self.tokenizer.decode(progress.tokens))
 
-    def _diagnosis(self, vision: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    def diagnose(self, ct: CTInput, calibrated: bool = True) -> dict[str, dict[str, float]]:
+        """The diagnosis heads alone (no report): {head: {class: probability}}; `calibrated`
+        False gives the graph's own probabilities (for fitting a calibration)."""
+        prepared = preprocess(ct, self.package.preprocessing)
+        return self._diagnosis(self.model.vision.run({"pixel_values": prepared.pixel_values}), calibrated)
+
+    def _diagnosis(self, vision: dict[str, np.ndarray], calibrated: bool = True) -> dict[str, dict[str, float]]:
         result = {}
         for head in self.package.diagnosis_heads:
             probabilities = vision.get(f"diag_{head.name}")
             if probabilities is None:
                 continue
-            result[head.name] = {c: float(p) for c, p in zip(head.classes, probabilities[0], strict=False)}
+            values = apply_temperature(probabilities[0], head.temperature) if calibrated else probabilities[0]
+            result[head.name] = {c: float(p) for c, p in zip(head.classes, values, strict=False)}
         return result
 
     @contextmanager

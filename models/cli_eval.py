@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep generated phantoms in this folder and reuse them on later runs")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--card", action="store_true",
+                        help="also write the table (with the command) as the package's MODEL_CARD.md 'Evaluation' section")
+    parser.add_argument("--card-notes", type=Path, default=None, metavar="MD",
+                        help="with --card: markdown to put under the table (the reading of the figures)")
 
 
 def _pct(value) -> str:
@@ -51,8 +55,10 @@ def format_figures(r: dict, model: str, source: str) -> str:
          IMPLEMENTATION),
         ("severity accuracy / macro AUC", f"{_pct(r['severity_accuracy'])} / {_num(r['severity_macro_auc'])}",
          "CT-0..CT-3"),
-        ("nodule AUC / accuracy", f"{_num(r['nodule_auc'])} / {_pct(r['nodule_accuracy'])}", ""),
-        ("effusion AUC / accuracy", f"{_num(r['effusion_auc'])} / {_pct(r['effusion_accuracy'])}", ""),
+        ("nodule AUC / accuracy / ECE", f"{_num(r['nodule_auc'])} / {_pct(r['nodule_accuracy'])} / "
+         f"{_num(r.get('nodule_ece'))}", "ECE: calibration error of the shown probability (10 bins)"),
+        ("effusion AUC / accuracy / ECE", f"{_num(r['effusion_auc'])} / {_pct(r['effusion_accuracy'])} / "
+         f"{_num(r.get('effusion_ece'))}", ""),
         ("slice pointing (chance)", f"{_pct(r['slice_pointing'])} ({_pct(r['slice_pointing_chance'])})",
          f"{r['slice_pointing_sentences']} positive sentences, +/- one sampled slice"),
         ("in-plane pointing (chance)", f"{_pct(r['inplane_pointing'])} ({_pct(r['inplane_pointing_chance'])})",
@@ -86,6 +92,8 @@ def _problem(args: argparse.Namespace) -> str | None:
         return "--generate needs a positive number of studies"
     if args.data is not None and not args.data.is_dir():
         return f"{args.data} is not a folder"
+    if args.card_notes is not None and not (args.card and args.card_notes.is_file()):
+        return "--card-notes needs --card and an existing markdown file"
     if not 0 <= args.seed < 1000:
         return f"--seed must be in 0..999, got {args.seed}"
     return None
@@ -98,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from inference.errors import InferenceError
     from inference.runtime import ReportRuntime
-    from models.train.evaluate import evaluate, folder_studies, generated_studies
+    from models.train.evaluate import evaluate, folder_studies, generated_studies, held_out_seed
 
     model = args.model or _default_model()
     if model is None:
@@ -111,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.generate is not None:
         count = min(args.generate, args.cases or args.generate)
-        studies, source = generated_studies(count, args.seed, args.size, args.cache), f"{count} held-out phantoms, seed {args.seed}"
+        studies, source = generated_studies(count, args.seed, args.size, args.cache), (
+            f"{count} held-out phantoms of seed {args.seed} (phantom seeds {held_out_seed(args.seed, 0)}.."
+            f"{held_out_seed(args.seed, count - 1)}, never used in training), rendered like the training studies")
     else:
         studies, source = folder_studies(args.data, args.cases), str(args.data)
     t0 = time.perf_counter()
@@ -120,11 +130,32 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, InferenceError) as exc:
         print(f"medmpt eval: {exc}", file=sys.stderr)
         return 2
-    print(format_figures(figures, f"{runtime.model_info.name} {runtime.model_info.version}", source))
+    table = format_figures(figures, f"{runtime.model_info.name} {runtime.model_info.version}", source)
+    print(table)
     print(f"\nwall time {time.perf_counter() - t0:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    if args.card:
+        from models.train.bundle import set_model_card_section
+
+        notes = args.card_notes.read_text(encoding="utf-8") if args.card_notes else ""
+        set_model_card_section(Path(model), "Evaluation", f"Command: `{_command(sys.argv[2:])}`\n\n{table}\n\n{notes}")
+        print(f"wrote the Evaluation section of {Path(model) / 'MODEL_CARD.md'}")
     return 0
+
+
+def _command(argv: list[str]) -> str:
+    """The evaluation's command line as the card records it: without the card options and the
+    local cache folder, which do not change the figures."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--card-notes", "--cache", "--json"):
+            skip = True
+        elif arg != "--card" and not arg.startswith(("--card-notes=", "--cache=", "--json=")):
+            kept.append(arg)
+    return " ".join(["medmpt eval", *kept])
 
 
 def _default_model() -> Path | None:

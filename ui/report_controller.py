@@ -21,7 +21,7 @@ from app.report_service import OpenedReport, ReportService, ReportStatus, key_of
 from app.volume import Volume
 from ui import workers
 from ui.findings_panel import FindingsPanel
-from ui.report_panel import CHECK_COLOUR, ReportPanel
+from ui.report_panel import CHECK_COLOUR, NOTE_COLOUR, ReportPanel
 from ui.viewer_panel import ViewerPanel
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class ReportController(QObject):
             return
         self.draft = draft
         result = draft.result
-        self.findings.set_items(review_items(draft))
+        self.findings.set_items(review_items(draft, self._head_notes()))
         self._show_model(draft)
         self.message.emit(f"Draft ready in {result.timings.total_ms:.0f} ms ({len(result.sentences)} sentences)")
         if self.status is None:  # a new report starts from this draft
@@ -169,8 +169,14 @@ class ReportController(QObject):
             for position in check.sentences:
                 flags.setdefault(visible[position][0], []).append(check.message)
         if self.draft is not None and self.ai_enabled:
-            self.panel.diagnosis.setText(diagnosis_html(self.draft.result.diagnosis, [c.message for c in checks]))
+            self.panel.diagnosis.setText(diagnosis_html(self.draft.result.diagnosis, [c.message for c in checks],
+                                                        self._head_notes()))
         self.panel.set_flags(flags)
+
+    def _head_notes(self) -> dict[str, str]:
+        """Per diagnosis head, how far the loaded model's probabilities can be trusted."""
+        summary = self.ai.summary
+        return dict(summary.head_notes) if summary is not None else {}
 
     def replace_with_draft(self) -> None:
         """Start the stored (unsigned) report over from the newest draft, after asking; the old
@@ -198,7 +204,7 @@ class ReportController(QObject):
         self.panel.replace_button.setVisible(False)
         self._show_status(status)
         self.update_checks()
-        self.findings.set_items(review_items(draft))
+        self.findings.set_items(review_items(draft, self._head_notes()))
         if draft.result.sentences:
             self.panel.select_entry(0)
         self.message.emit("The report starts over from the new AI draft; the previous text is kept in its history")
@@ -377,13 +383,18 @@ class ReportController(QObject):
         QMessageBox.warning(self._parent, "MedMPT Workstation", f"{what} failed: {exc}")
 
 
-def diagnosis_html(diagnosis: dict[str, dict[str, float]], checks: list[str] | tuple[str, ...] = ()) -> str:
-    """Diagnosis probabilities as a small HTML table, most likely class first per head, then
-    (in red) the checks of the report's text (app.draft_checks)."""
+def diagnosis_html(diagnosis: dict[str, dict[str, float]], checks: list[str] | tuple[str, ...] = (),
+                   notes: dict[str, str] | None = None) -> str:
+    """Diagnosis probabilities as a small HTML table, most likely class first per head, each with
+    its note (grey: calibrated or not, validation AUC; app.ai_service.head_note), then (in red)
+    the checks of the report's text (app.draft_checks)."""
     rows = []
     for head, classes in diagnosis.items():
         ranked = sorted(classes.items(), key=lambda kv: -kv[1])
         cells = ", ".join(f"{name} {p:.0%}" for name, p in ranked)
+        note = (notes or {}).get(head)
+        if note:
+            cells += f"<br><span style='color:{NOTE_COLOUR}'>{html.escape(note)}</span>"
         rows.append(f"<tr><td><b>{head.replace('_', ' ')}</b></td><td>{cells}</td></tr>")
     warnings = "".join(f"<p style='color:{CHECK_COLOUR}'>\u26a0 {html.escape(c)}</p>" for c in checks)
     return (f"<b>AI diagnosis</b><table cellpadding=2>{''.join(rows)}</table>" if rows else "") + warnings

@@ -29,6 +29,7 @@ AI_BANNER = "AI draft \u2014 requires radiologist review"
 AI_COLOUR = QColor("#f0b44c")
 HUMAN_COLOUR = QColor("#e4e6e8")
 CHECK_COLOUR = "#c0392b"
+NOTE_COLOUR = "#9aa0a6"  # secondary text (e.g. how far a diagnosis head can be trusted)
 CHECK_MARK = "\u26a0 "
 MARKS = {"ai": "AI \u25b8 ", "accepted": "\u2713 ", "edited": "\u270e ", "human": ""}
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from app.draft_checks import contradictions, disagreements
+from inference.calibration import expected_calibration_error
 from inference.preprocess import CTInput
 from inference.result import ReportResult
 from models.phantoms.report_parse import parse_report
@@ -301,6 +302,8 @@ def summarise(t: Tally) -> dict[str, Any]:
         scores, labels = [p for p, _ in pairs], [y for _, y in pairs]
         out[f"{name}_auc"] = metrics.roc_auc(scores, labels)
         out[f"{name}_accuracy"] = _mean([(p >= 0.5) == bool(y) for p, y in pairs])
+        two_class = np.stack([1.0 - np.asarray(scores, dtype=np.float64), np.asarray(scores, dtype=np.float64)], axis=1)
+        out[f"{name}_ece"] = expected_calibration_error(two_class, np.asarray(labels, dtype=int)) if pairs else None
     return out
 
 

@@ -45,6 +45,8 @@ def test_draft_appears_marked_as_ai_and_sentences_link_to_slices(qtbot, window):
     assert panel.banner.isVisible() or not panel.isVisible()
     assert panel.banner.text().startswith("AI draft")
     assert "not for clinical use" in panel.model_label.text()
+    # the random test package has no calibration: the diagnosis says its probabilities are raw
+    assert "uncalibrated probabilities" in panel.diagnosis.text()
     assert panel.document.pending_review == len(draft.result.sentences) > 0
     # The first sentence was selected: the axial view shows its most relevant slice, with heat.
     first = draft.result.sentences[0]

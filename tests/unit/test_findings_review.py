@@ -25,3 +25,32 @@ def test_a_verdict_records_who_and_when_and_needs_a_name():
         record_verdict(item, "maybe", "Dr A")
     done = record_verdict(item, "agree", "Dr A")
     assert (done.verdict, done.reviewer) == ("agree", "Dr A") and done.when.endswith("+00:00")
+
+
+def test_each_diagnosis_says_how_far_its_head_can_be_trusted():
+    from app.ai_service import head_note
+    from inference.package import DiagnosisHead
+
+    assert head_note(DiagnosisHead("nodule", ("absent", "present"))) == "uncalibrated probabilities"
+    calibrated = DiagnosisHead("nodule", ("absent", "present"), 6.9,
+                               {"auc": 0.571, "studies": 300, "data": "300 held-out phantoms", "seed": 1})
+    assert head_note(calibrated) == "calibrated; AUC 0.57 on 300 held-out phantoms"
+    severity = DiagnosisHead("covid_severity", ("CT-0", "CT-1"), 1.0, {"accuracy": 0.987, "studies": 300})
+    assert head_note(severity) == "calibrated; accuracy 99% on 300 validation studies"
+
+
+def test_the_review_list_shows_the_head_notes_beside_the_diagnoses():
+    import numpy as np
+
+    from app.drafting import ReportDraft
+    from app.findings_review import review_items
+    from inference.result import ModelInfo, ReportResult, Timings
+
+    diagnosis = {"nodule": {"absent": 0.35, "present": 0.65}, "effusion": {"absent": 0.9, "present": 0.1}}
+    result = ReportResult("", "", "", [], diagnosis, ModelInfo("m", "1", "m", "abc", "synthetic", False), "cpu",
+                          [], Timings(), (1,), np.arange(4), (4, 8, 8))
+    draft = ReportDraft("req", "1.2.3", "1.2.3.4", "abc", result)
+    labels = [i.label for i in review_items(draft, {"nodule": "calibrated; AUC 0.57 on 300 phantoms"})
+              if i.kind == "diagnosis"]
+    assert labels == ["nodule: present (65%) \u2014 calibrated; AUC 0.57 on 300 phantoms",
+                      "effusion: absent (90%)"]

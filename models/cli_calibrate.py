@@ -1,0 +1,98 @@
+"""`medmpt calibrate`: fit the diagnosis heads' temperatures of a model package, or check them.
+
+Runs only the vision graph over phantom studies the model never trained on (DATA from `medmpt
+phantom make`, or --generate N held-out phantoms of --seed S, default 1: seed 0 is the
+evaluation's), fits one temperature per head and writes it into the package's manifest and model
+card (the runtime applies it). With --check, fits nothing and prints how well the package's
+current temperatures do on the given studies (e.g. the evaluation's seed 0). Must not import ui.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EVALUATION_SEED = 0  # `medmpt eval --generate N` uses it by default: never fit on it
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", type=Path, nargs="?", help="phantom folder (from `medmpt phantom make`)")
+    parser.add_argument("--model", type=Path, default=None, help="model package folder (default: the bundled one)")
+    parser.add_argument("--generate", type=int, default=None, metavar="N",
+                        help="render N held-out phantoms instead of reading DATA")
+    parser.add_argument("--seed", type=int, default=1, help="held-out seed for --generate (1..999; 0 is the evaluation's)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="keep generated phantoms in this folder and reuse them on later runs")
+    parser.add_argument("--check", action="store_true",
+                        help="fit nothing: print how the package's temperatures do on these studies")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+
+
+def _problem(args: argparse.Namespace) -> str | None:
+    if (args.generate is None) == (args.data is None):
+        return "give a phantom folder DATA or --generate N (not both)"
+    if args.generate is not None and args.generate < 20:
+        return "--generate needs at least 20 studies to fit or check a calibration"
+    if args.data is not None and not args.data.is_dir():
+        return f"{args.data} is not a folder"
+    if not 0 <= args.seed < 1000:
+        return f"--seed must be in 0..999, got {args.seed}"
+    if args.generate is not None and args.seed == EVALUATION_SEED and not args.check:
+        return ("seed 0 holds the evaluation's studies (`medmpt eval --generate N`); fit on another seed "
+                "(the default, 1) and use --check to see the result on seed 0")
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    problem = _problem(args)
+    if problem:
+        print(f"medmpt calibrate: {problem}", file=sys.stderr)
+        return 2
+    from inference.errors import InferenceError
+    from inference.runtime import ReportRuntime
+    from models.calibrate import check, collect, fit, format_table, write_calibration
+    from models.train.evaluate import folder_studies, generated_studies
+
+    model = args.model
+    if model is None:
+        from app.paths import default_model_dir
+
+        model = default_model_dir()
+    if model is None:
+        print("medmpt calibrate: no model package given and none bundled (--model DIR)", file=sys.stderr)
+        return 2
+    try:
+        runtime = ReportRuntime.load(model, device=args.device)
+    except (InferenceError, OSError, ValueError) as exc:
+        print(f"medmpt calibrate: cannot load the model package {model}: {exc}", file=sys.stderr)
+        return 2
+    if args.generate is not None:
+        studies = generated_studies(args.generate, args.seed, cache=args.cache)
+        source, details = f"{args.generate} held-out phantoms", {"seed": args.seed}
+    else:
+        studies, source, details = folder_studies(args.data), f"the phantoms in {args.data.name}", {}
+    t0 = time.perf_counter()
+    try:
+        collected = collect(runtime, studies, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except (FileNotFoundError, InferenceError) as exc:
+        print(f"medmpt calibrate: {exc}", file=sys.stderr)
+        return 2
+    if not collected:
+        print("medmpt calibrate: the package has no diagnosis head these studies label", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"the package's temperatures on {source}{_of_seed(details)} (before = uncalibrated):")
+        print(format_table(check(collected, runtime.package.diagnosis_heads)))
+    else:
+        fitted = fit(collected)
+        write_calibration(Path(model), fitted, source, details)
+        print(f"fitted on {source}{_of_seed(details)}; written to {Path(model) / 'manifest.json'} and its MODEL_CARD.md:")
+        print(format_table(fitted))
+    print(f"\nwall time {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def _of_seed(details: dict) -> str:
+    return f" of seed {details['seed']}" if "seed" in details else ""

@@ -1,0 +1,44 @@
+"""`medmpt eval --card` writes the figures, the command that gives them and the reading of them
+into the package's model card, and the package still verifies."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from inference.package import load_package
+from models import cli_eval
+
+
+def test_the_card_gets_the_table_the_command_and_the_notes(random_package: Path, tmp_path: Path, monkeypatch,
+                                                            capsys) -> None:
+    package = tmp_path / "pkg"
+    shutil.copytree(random_package, package)
+    notes = tmp_path / "notes.md"
+    notes.write_text("Nodules are mostly missed.\n", encoding="utf-8")
+    argv = ["--generate", "2", "--seed", "3", "--model", str(package), "--cache", str(tmp_path / "cache"),
+            "--card", "--card-notes", str(notes)]
+    monkeypatch.setattr(sys, "argv", ["medmpt", "eval", *argv])
+    parser = argparse.ArgumentParser()
+    cli_eval.add_arguments(parser)
+    assert cli_eval.run(parser.parse_args(argv)) == 0
+    card = (package / "MODEL_CARD.md").read_text(encoding="utf-8")
+    section = card.split("## Evaluation\n", 1)[1]
+    assert section.startswith(f"Command: `medmpt eval --generate 2 --seed 3 --model {package}`")
+    assert "| finding precision / recall / F1 |" in section and "2 held-out phantoms of seed 3" in section
+    assert section.rstrip().endswith("Nodules are mostly missed.")
+    load_package(package)  # the new card is pinned in the manifest
+    # run again: the section is replaced, not repeated
+    assert cli_eval.run(parser.parse_args(argv)) == 0
+    assert (package / "MODEL_CARD.md").read_text(encoding="utf-8").count("## Evaluation") == 1
+
+
+def test_card_notes_need_the_card_flag(tmp_path: Path, capsys) -> None:
+    parser = argparse.ArgumentParser()
+    cli_eval.add_arguments(parser)
+    notes = tmp_path / "n.md"
+    notes.write_text("x")
+    assert cli_eval.run(parser.parse_args(["--generate", "2", "--card-notes", str(notes)])) == 2
+    assert "--card-notes needs --card" in capsys.readouterr().err
