@@ -7,8 +7,9 @@ raised only for a clear conflict: a head at or above `HIGH` while no positive se
 the finding, or at or below `LOW` while one does (`disagreements`).
 
 The decoder writes one token at a time and can also contradict itself (`contradictions`): a
-finding both reported and denied ("Moderate emphysema." under "No emphysema."), or an
-impression that names a finding, a side or a lobe its findings section does not describe.
+finding both reported and denied ("Moderate emphysema." under "No emphysema."), an
+impression that names a finding, a side or a lobe its findings section does not describe, or
+one that lists the same lobe twice ("in the left upper lobe and left upper lobe").
 Qt-free.
 """
 
@@ -83,6 +84,9 @@ FINDINGS: dict[str, tuple[str, re.Pattern[str], tuple[str, ...]]] = {
 }
 LOBES = ("right upper lobe", "right middle lobe", "right lower lobe", "left upper lobe", "left lower lobe", "lingula")
 _SIDE = re.compile(r"\b(left|right|bilateral|both)\b")
+# A lobe listed twice in a row ("in the left upper lobe and left upper lobe"): a decoding glitch
+# no radiologist writes; a second nodule in the same lobe is written as its own phrase.
+_REPEATED_LOBE = re.compile(r"\b(" + "|".join(LOBES) + r")(?:,| and| or)(?: the)? \1\b")
 
 
 def _names(sentence: str, finding: str) -> bool:
@@ -115,7 +119,7 @@ def contradictions(sentences: Iterable[tuple[str, str]]) -> list[Contradiction]:
     """Where the draft contradicts itself; `sentences` are (section, text) with section
     "FINDINGS" or "IMPRESSION". At most one contradiction per finding, the plainest first:
     reported and denied, then an impression finding the findings section does not describe,
-    then an impression lobe or side the findings section does not name."""
+    then an impression lobe or side the findings section does not name, then a lobe listed twice."""
     given = [(section.upper(), text.strip()) for section, text in sentences]
     lower = [text.lower() for _, text in given]
     has_findings = any(section == "FINDINGS" and text for section, text in given)
@@ -144,6 +148,14 @@ def contradictions(sentences: Iterable[tuple[str, str]]) -> list[Contradiction]:
                 found.append(Contradiction(finding, f"Check: the impression reports {name} {where}, which the "
                                                     "findings do not describe. Review the slices before accepting.",
                                            (i,)))
+                break
+            repeated = _REPEATED_LOBE.search(lower[i])
+            if repeated:
+                left_out = [lobe for lobe in LOBES if any(lobe in t for t in said) and lobe not in lower[i]]
+                also = f"; the findings also name the {' and the '.join(left_out)}" if left_out else ""
+                found.append(Contradiction(finding, f"Check: the impression names the {repeated.group(1)} twice in "
+                                                    f"one list (\"{given[i][1]}\"){also}. Correct the lobes before "
+                                                    "accepting.", (i,)))
                 break
     return found
 

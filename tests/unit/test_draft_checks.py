@@ -147,3 +147,18 @@ def test_each_check_names_the_sentences_it_concerns():
     beyond = report_checks([(F, "A small pleural effusion on the right."), (IMP, "Nodule in the left upper lobe."),
                             (IMP, "Left pleural effusion.")], {})
     assert [c.sentences for c in beyond] == [(1,), (2,)]
+
+
+def test_a_lobe_listed_twice_is_a_glitch_the_reader_must_correct():
+    # the bundled model's impression for the shared real series (session 6)
+    draft = [(F, "There is a 8 mm calcified nodule in the left lower lobe."),
+             (F, "There is a 9 mm calcified nodule in the left upper lobe."),
+             (IMP, "Pulmonary nodules in the left upper lobe and left upper lobe.")]
+    found = contradictions(draft)
+    assert [c.sentences for c in found] == [(2,)]
+    assert "names the left upper lobe twice" in found[0].message
+    assert "the findings also name the left lower lobe" in found[0].message
+    # two nodules in one lobe, each its own phrase, and a list of two lobes are fine
+    assert contradictions([(F, "A 5 mm nodule in the left upper lobe and a 7 mm nodule in the left upper lobe."),
+                           (IMP, "Two nodules in the left upper lobe.")]) == []
+    assert contradictions(draft[:2] + [(IMP, "Pulmonary nodules in the left upper lobe and left lower lobe.")]) == []
