@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 pytestmark = pytest.mark.ui
 
@@ -48,3 +49,36 @@ def test_no_volume_shows_a_hint_not_a_crash(qtbot):
     view.set_volume(None)
     assert view.render_image() is None
     view.grab()  # paints the hint
+
+
+def test_rays_per_frame_stay_within_budget_and_small_views_get_one_ray_per_pixel():
+    from ui.volume_view import MOVING_RAYS, STILL_RAYS, sample_distances
+
+    assert sample_distances(300, 300, moving=False) == (1.0, 1.0)
+    for moving, budget in ((False, STILL_RAYS), (True, MOVING_RAYS)):
+        step, _ = sample_distances(900, 800, moving)
+        assert (900 / step) * (800 / step) <= budget * 1.0001
+    assert sample_distances(900, 800, True)[0] > sample_distances(900, 800, False)[0]
+
+
+def test_dragging_renders_coarse_frames_then_the_still_frame(qtbot):
+    from PySide6.QtCore import QPoint
+
+    from ui.volume_view import SETTLE_MS, VolumeView
+
+    view = VolumeView()
+    qtbot.addWidget(view)
+    view.resize(900, 800)
+    view.set_volume(_phantom())
+    assert view.last_frame[0] == "still"
+    camera = view.renderer.GetActiveCamera()
+    before = camera.GetPosition()
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(400, 400))
+    for x in range(410, 500, 10):
+        qtbot.mouseMove(view, QPoint(x, 400))
+    qtbot.waitUntil(lambda: view.last_frame[0] == "moving", timeout=5_000)
+    assert view.last_frame[1] >= 4.0  # about a quarter of the rays per side of a still frame
+    assert camera.GetPosition() != before  # the drag rotated the camera
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(490, 400))
+    qtbot.waitUntil(lambda: view.last_frame[0] == "still", timeout=SETTLE_MS + 10_000)
+    assert view.last_frame[1] == 2.0
