@@ -30,6 +30,8 @@ def test_volume_renders_and_heat_adds_colour_where_it_is(qtbot):
     plain = view.render_image()
     assert plain is not None and plain.shape == (240, 240, 3)
     assert plain.max() > 60  # the body is visible against the dark background
+    body = plain[plain.max(axis=-1) > 40].astype(int)
+    assert abs(body[:, 0].mean() - body[:, 2].mean()) < 25  # in greys: the heatmap's colours stand out
     heat = np.zeros(volume.shape, np.uint8)
     heat[15:25, 20:44, 8:24] = 255  # a hot region on the patient's right
     view.set_volume(volume, heat)
