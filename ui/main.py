@@ -26,6 +26,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--model", type=Path, help="model package folder (default: the bundled model)")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="where the model runs")
     parser.add_argument("--size", default="1600x1000", help="window size for --screenshot (WxH)")
+    parser.add_argument("--tab", choices=("slices", "3d"), default="slices",
+                        help="view tab shown in the --screenshot (3d: the volume rendering with the heatmap)")
     parser.add_argument("--self-test", action="store_true",
                         help="start Qt off-screen, load the default model if present, exit 0 when healthy")
     return parser.parse_args(argv)
@@ -105,6 +107,9 @@ def _run(argv: list[str] | None) -> int:
         window.open_paths(open_paths)
     if args.screenshot is not None:
         _wait_for_tasks(app)
+        if args.tab == "3d":
+            window.view_tabs.setCurrentWidget(window.volume_view)
+            _wait_for_tasks(app)
         image = window.grab()
         args.screenshot.parent.mkdir(parents=True, exist_ok=True)
         ok = image.save(str(args.screenshot))

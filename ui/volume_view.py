@@ -107,6 +107,21 @@ def _volume_property(heat_opacity: float) -> vtkVolumeProperty:
     return prop
 
 
+def orientation_labels(camera, direction: np.ndarray) -> tuple[str, str, str, str]:
+    """(left, right, top, bottom) patient-direction letters of the view's edges: the screen's
+    axes (from the camera) taken into LPS through the volume's direction cosines, each named by
+    its largest component (L/R, P/A, S/I)."""
+    up = np.asarray(camera.GetViewUp(), dtype=np.float64)
+    right = np.cross(np.asarray(camera.GetDirectionOfProjection(), dtype=np.float64), up)
+
+    def letter(vector: np.ndarray) -> str:
+        lps = np.asarray(direction, dtype=np.float64) @ vector
+        axis = int(np.argmax(np.abs(lps)))
+        return ("L", "P", "S")[axis] if lps[axis] > 0 else ("R", "A", "I")[axis]
+
+    return letter(-right), letter(right), letter(up), letter(-up)
+
+
 class VolumeView(QWidget):
     """Shows an off-screen VTK rendering; re-renders on rotation, zoom and new data."""
 
@@ -125,6 +140,7 @@ class VolumeView(QWidget):
         self._image: QImage | None = None
         self._buffer: np.ndarray | None = None
         self._drag: QPointF | None = None
+        self._direction = np.eye(3)
         self.last_frame: tuple[str, float] | None = None  # ("moving" | "still", image sample distance)
         self.ray_budget: tuple[float, float] = (STILL_RAYS, MOVING_RAYS)  # (still, moving) rays per frame
         self._moving_pending = QTimer(self, singleShot=True, interval=0)
@@ -140,6 +156,7 @@ class VolumeView(QWidget):
         if volume is None:
             self.update()
             return
+        self._direction = np.asarray(volume.direction, dtype=np.float64)
         sz, sy, sx = _stride(volume.shape)
         ct = volume.voxels[::sz, ::sy, ::sx]
         if heat is None:
@@ -157,8 +174,11 @@ class VolumeView(QWidget):
         self.renderer.AddVolume(actor)
         self.volume_actor = actor
         camera = self.renderer.GetActiveCamera()
-        camera.SetViewUp(0, 0, 1)  # superior up
-        camera.SetPosition(0, -1, 0)  # look from the patient's front (anterior, -y in LPS)
+        # Look from the patient's front (anterior, -y in LPS), superior up, whatever the way the
+        # volume's index axes lie in the patient (prone, feet first): LPS -> index axes = direction^T.
+        to_index = self._direction.T
+        camera.SetViewUp(*(to_index @ np.array([0.0, 0.0, 1.0])))
+        camera.SetPosition(*(to_index @ np.array([0.0, -1.0, 0.0])))
         camera.SetFocalPoint(0, 0, 0)
         self.renderer.ResetCamera()
         camera.Zoom(1.3)
@@ -195,10 +215,21 @@ class VolumeView(QWidget):
         painter.fillRect(self.rect(), QColor("#050508"))
         if self._image is not None:
             painter.drawImage(self.rect(), self._image)
+            painter.setPen(QColor("#e0c060"))  # as the slice views' orientation letters
+            left, right, top, bottom = self.labels()
+            w, h = self.width(), self.height()
+            painter.drawText(6, h // 2, left)
+            painter.drawText(w - 14, h // 2, right)
+            painter.drawText(w // 2, 16, top)
+            painter.drawText(w // 2, h - 6, bottom)
         else:
             painter.setPen(QColor("#7d8287"))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "3-D view: open a series")
         painter.end()
+
+    def labels(self) -> tuple[str, str, str, str]:
+        """The patient directions at the view's left, right, top and bottom edges now."""
+        return orientation_labels(self.renderer.GetActiveCamera(), self._direction)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().resizeEvent(event)

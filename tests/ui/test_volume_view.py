@@ -84,3 +84,25 @@ def test_dragging_renders_coarse_frames_then_the_still_frame(qtbot):
     qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(490, 400))
     qtbot.waitUntil(lambda: view.last_frame[0] == "still", timeout=SETTLE_MS + 10_000)
     assert view.last_frame[1] == 2.0
+
+
+def test_orientation_letters_follow_the_camera_and_the_volume_s_direction(qtbot):
+    from app.volume import Volume
+    from ui.volume_view import VolumeView
+
+    view = VolumeView()
+    qtbot.addWidget(view)
+    view.resize(300, 300)
+    view.set_volume(_phantom())
+    assert view.labels() == ("R", "L", "S", "I")  # seen from the front, as a radiograph
+    view.renderer.GetActiveCamera().Azimuth(90)  # walk round to the patient's side
+    left, right, top, bottom = view.labels()
+    assert {left, right} == {"A", "P"} and (top, bottom) == ("S", "I")
+    # a prone patient (columns run right to left, rows back to front) and one scanned feet first
+    # (slices run head to foot) also open seen from the front, head up
+    base = _phantom()
+    for direction in (np.diag([-1.0, -1.0, 1.0]), np.diag([-1.0, 1.0, -1.0])):
+        view.set_volume(Volume(base.voxels, base.spacing, base.origin, direction))
+        assert view.labels() == ("R", "L", "S", "I")
+        view.renderer.GetActiveCamera().Azimuth(180)  # walk round: the back, patient's left on the left
+        assert view.labels() == ("L", "R", "S", "I")
