@@ -51,23 +51,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"medmpt calibrate: {problem}", file=sys.stderr)
         return 2
     from inference.errors import InferenceError
-    from inference.runtime import ReportRuntime
     from models.calibrate import check, collect, fit, format_table, write_calibration
+    from models.cli_runtime import open_runtime
     from models.train.evaluate import folder_studies, generated_studies
 
-    model = args.model
-    if model is None:
-        from app.paths import default_model_dir
-
-        model = default_model_dir()
-    if model is None:
-        print("medmpt calibrate: no model package given and none bundled (--model DIR)", file=sys.stderr)
+    opened = open_runtime(args.model, args.device, "calibrate")
+    if opened is None:
         return 2
-    try:
-        runtime = ReportRuntime.load(model, device=args.device)
-    except (InferenceError, OSError, ValueError) as exc:
-        print(f"medmpt calibrate: cannot load the model package {model}: {exc}", file=sys.stderr)
-        return 2
+    model, runtime = opened
     if args.generate is not None:
         studies = generated_studies(args.generate, args.seed, cache=args.cache)
         source, details = f"{args.generate} held-out phantoms", {"seed": args.seed}
@@ -87,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(check(collected, runtime.package.diagnosis_heads)))
     else:
         fitted = fit(collected)
-        write_calibration(Path(model), fitted, source, details)
-        print(f"fitted on {source}{_of_seed(details)}; written to {Path(model) / 'manifest.json'} and its MODEL_CARD.md:")
+        write_calibration(model, fitted, source, details)
+        print(f"fitted on {source}{_of_seed(details)}; written to {model / 'manifest.json'} and its MODEL_CARD.md:")
         print(format_table(fitted))
     print(f"\nwall time {time.perf_counter() - t0:.0f} s")
     return 0

@@ -105,18 +105,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"medmpt eval: {problem}", file=sys.stderr)
         return 2
     from inference.errors import InferenceError
-    from inference.runtime import ReportRuntime
+    from models.cli_runtime import open_runtime
     from models.train.evaluate import evaluate, folder_studies, generated_studies, held_out_seed
 
-    model = args.model or _default_model()
-    if model is None:
-        print("medmpt eval: no model package given and none bundled (--model DIR)", file=sys.stderr)
+    opened = open_runtime(args.model, args.device, "eval")
+    if opened is None:
         return 2
-    try:
-        runtime = ReportRuntime.load(model, device=args.device)
-    except (InferenceError, OSError, ValueError) as exc:
-        print(f"medmpt eval: cannot load the model package {model}: {exc}", file=sys.stderr)
-        return 2
+    model, runtime = opened
     if args.generate is not None:
         count = min(args.generate, args.cases or args.generate)
         studies, source = generated_studies(count, args.seed, args.size, args.cache), (
@@ -139,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
         from models.train.bundle import set_model_card_section
 
         notes = args.card_notes.read_text(encoding="utf-8") if args.card_notes else ""
-        set_model_card_section(Path(model), "Evaluation", f"Command: `{_command(sys.argv[2:])}`\n\n{table}\n\n{notes}")
-        print(f"wrote the Evaluation section of {Path(model) / 'MODEL_CARD.md'}")
+        set_model_card_section(model, "Evaluation", f"Command: `{_command(sys.argv[2:])}`\n\n{table}\n\n{notes}")
+        print(f"wrote the Evaluation section of {model / 'MODEL_CARD.md'}")
     return 0
 
 
@@ -156,9 +151,3 @@ def _command(argv: list[str]) -> str:
         elif arg != "--card" and not arg.startswith(("--card-notes=", "--cache=", "--json=")):
             kept.append(arg)
     return " ".join(["medmpt eval", *kept])
-
-
-def _default_model() -> Path | None:
-    from app.paths import default_model_dir
-
-    return default_model_dir()
