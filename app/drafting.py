@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.draft_checks import report_checks
+from app.report_document import ReportDocument
 from app.tasks import Cancelled, CancelToken, Progress
 from app.volume import Volume
 from inference.errors import CancelledError
@@ -44,11 +45,19 @@ class ReportDraft:
             volume.StudyInstanceUID, volume.SeriesInstanceUID)
 
     @property
+    def section_texts(self) -> list[tuple[str, str]]:
+        """The draft's sentences as (section, text), in order."""
+        return [(s.section, s.text) for s in self.result.sentences]
+
+    def document(self) -> ReportDocument:
+        """A new editor document holding the draft's sentences, each marked AI-drafted."""
+        return ReportDocument.from_ai_sentences(self.section_texts)
+
+    @property
     def checks(self) -> list[str]:
         """Where the draft's text and its diagnosis heads clearly disagree, then where the text
         contradicts itself (app.draft_checks)."""
-        sentences = [(s.section, s.text) for s in self.result.sentences]
-        return [check.message for check in report_checks(sentences, self.result.diagnosis)]
+        return [check.message for check in report_checks(self.section_texts, self.result.diagnosis)]
 
     def to_dict(self) -> dict[str, Any]:
         data = self.result.to_dict()

@@ -135,8 +135,7 @@ class ReportController(QObject):
         self._show_model(draft)
         self.message.emit(f"Draft ready in {result.timings.total_ms:.0f} ms ({len(result.sentences)} sentences)")
         if self.status is None:  # a new report starts from this draft
-            document = ReportDocument.from_ai_sentences([(s.section, s.text) for s in result.sentences])
-            self.panel.set_document(document)
+            self.panel.set_document(draft.document())
             key, volume = key_of(self.volume), self.volume
             self._store_task(lambda: self.reports.start_from_draft(key, draft, volume), self._show_status)
         else:  # a stored report keeps its text; the reader may start over from this draft
@@ -200,7 +199,7 @@ class ReportController(QObject):
             return
         self._restored_from = None
         self._show_model(draft)
-        self.panel.set_document(ReportDocument.from_ai_sentences([(s.section, s.text) for s in draft.result.sentences]))
+        self.panel.set_document(draft.document())
         self.panel.replace_button.setVisible(False)
         self._show_status(status)
         self.update_checks()

@@ -146,7 +146,7 @@ class StudyWindow(QMainWindow):
         record = self._previous.get(case.case_id)
         draft = window.controller.draft
         if draft is not None and (record is None or record.draft is None):
-            sentences = [(s.section, s.text) for s in draft.result.sentences]
+            sentences = draft.section_texts
             self.recorder.draft_shown(sentences)
             self._previous.setdefault(case.case_id, CaseRecord(case.case_id)).draft = sentences
         if record is not None and record.entries is not None:  # resumed: the reader's latest text
