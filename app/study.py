@@ -50,12 +50,14 @@ class StudyIndex:
         for series in self.index.series:
             size = f"{series.Rows}x{series.Columns}" if series.Rows else "?"
             spacing = f", {series.slice_spacing:.2f} mm" if series.slice_spacing else ""
+            # two lines (what it is; its size), so a narrow series list shows it whole
             title = (
                 f"{series.Modality or '?'} {series.SeriesDescription or '(no description)'}"
-                f" \u2014 {series.instance_count} images, {size}{spacing}"
+                f"\n{series.instance_count} images, {size}{spacing}"
             )
             if series.problems:
-                title += f"  \u26a0 {len(series.problems)}"
+                count = len(series.problems)
+                title += f"  \u26a0 {count} problem{'s' if count > 1 else ''}"
             details = "\n".join(
                 [f"Orientation: {series.orientation}", f"Kernel: {series.ConvolutionKernel or '-'}"]
                 + [f"\u26a0 {p}" for p in series.problems]

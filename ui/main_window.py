@@ -127,6 +127,8 @@ class MainWindow(QMainWindow):
         self.series_list = QListWidget()
         self.series_list.setObjectName("seriesList")
         self.series_list.setIconSize(QSize(64, 64))
+        self.series_list.setWordWrap(True)  # a long description wraps instead of hiding behind a scroll bar
+        self.series_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.series_list.itemActivated.connect(self._on_series_list_item_activated)
         dock = QDockWidget("Series", self)
         dock.setObjectName("seriesDock")

@@ -56,6 +56,13 @@ def test_opening_the_real_series_lists_it_and_preselects_it(qtbot, real_series_d
     item = window.series_list.item(0)
     assert "64 images" in item.text()
     assert window.series_list.currentItem() is item  # the model's choice is preselected
+    # the whole title is readable in the dock's width: two lines, nothing behind a scroll bar
+    window.resize(1600, 1000)
+    window.show()
+    qtbot.waitExposed(window)
+    lines = item.text().splitlines()
+    assert lines[0] == "CT 5mm" and lines[1] == "64 images, 512x512, 5.00 mm"
+    assert window.series_list.horizontalScrollBar().maximum() == 0
     assert window.study is not None
     assert window.study.choice.series is not None
 
