@@ -43,7 +43,6 @@ MOVING_RAYS = 45_000  # while rotating or zooming (about 0.09 s on 2 cores)
 STILL_STEP, MOVING_STEP = 1.0, 2.0  # sample distance along a ray (mm)
 SETTLE_MS = 300  # the still frame follows this long after the last move
 
-
 # Transfer functions. The CT in greys (soft tissue faint, bone white), so the heatmap's hot
 # colours stand out and the lungs behind the chest wall stay visible: (HU, colour) and (HU,
 # opacity per unit length). The heatmap: (relevance 0..1, colour) and (relevance, opacity, scaled
@@ -54,6 +53,7 @@ CT_OPACITY = ((-1000, 0.0), (-700, 0.0), (-400, 0.002), (0, 0.006), (150, 0.02),
               (1500, 0.8))
 HEAT_COLOUR = ((0.0, (0.6, 0, 0)), (0.5, (1, 0.35, 0)), (1.0, (1, 1, 0.2)))
 HEAT_OPACITY = ((0.0, 0.0), (0.25, 0.0), (0.5, 0.4), (1.0, 1.0))
+
 
 def sample_distances(width: int, height: int, moving: bool,
                      budget: tuple[float, float] = (STILL_RAYS, MOVING_RAYS)) -> tuple[float, float]:
