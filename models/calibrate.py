@@ -73,6 +73,10 @@ def write_calibration(package: Path, fitted: dict[str, dict[str, Any]], data: st
     """Temperatures and their figures into manifest.json (atomically), and the card's section.
     `data` says in words which studies (shown beside the probabilities); `details` (e.g. the
     phantom seed) is recorded with it."""
+    seed = f" (phantom seed {details['seed']})" if details and "seed" in details else ""
+    # The card first (it re-pins its own hash), then the manifest in one atomic replace: a failure
+    # at either step leaves a package that still verifies.
+    set_model_card_section(package, "Calibration", calibration_markdown(fitted, data + seed))
     path = Path(package) / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
     for head in manifest["diagnosis"]:
@@ -85,9 +89,6 @@ def write_calibration(package: Path, fitted: dict[str, dict[str, Any]], data: st
     tmp = path.with_name("manifest.json.tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-    seed = f" (phantom seed {details['seed']})" if details and "seed" in details else ""
-    set_model_card_section(package, "Calibration", calibration_markdown(fitted, data + seed))
-
 
 def format_table(figures: dict[str, dict[str, Any]]) -> str:
     lines = ["| head | temperature | NLL before -> after | ECE before -> after | AUC / accuracy | studies |",

@@ -78,7 +78,12 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(check(collected, runtime.package.diagnosis_heads)))
     else:
         fitted = fit(collected)
-        write_calibration(model, fitted, source, details)
+        try:
+            write_calibration(model, fitted, source, details)
+        except OSError as exc:  # e.g. an installed, read-only package (it still verifies)
+            print(f"medmpt calibrate: cannot write the calibration into {model}: {exc}", file=sys.stderr)
+            print(format_table(fitted))
+            return 2
         print(f"fitted on {source}{_of_seed(details)}; written to {model / 'manifest.json'} and its MODEL_CARD.md:")
         print(format_table(fitted))
     print(f"\nwall time {time.perf_counter() - t0:.0f} s")

@@ -68,3 +68,30 @@ def test_check_reports_the_package_s_temperatures_on_the_evaluation_seed(calibra
     assert f"| nodule | {temperatures['nodule']:.2f} |" in out
     assert "20 held-out phantoms of seed 0" in out
     assert (package / "manifest.json").read_bytes() == before  # --check writes nothing
+
+
+
+@pytest.mark.parametrize("failing", ["card", "manifest"])
+def test_a_package_that_cannot_be_written_still_verifies_with_a_clear_message(
+        calibrated, random_package: Path, tmp_path: Path, monkeypatch, capsys, failing: str) -> None:
+    import types
+
+    import models.calibrate
+
+    _, cache = calibrated  # the seed-1 phantoms are rendered already
+    package = tmp_path / "pkg"
+    shutil.copytree(random_package, package)
+    before = (package / "manifest.json").read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    if failing == "card":  # the first write
+        monkeypatch.setattr(models.calibrate, "set_model_card_section", refuse)
+    else:  # the last one: the manifest's atomic replace
+        monkeypatch.setattr(models.calibrate, "os", types.SimpleNamespace(replace=refuse))
+    code = cli_calibrate.run(_parse(["--generate", "20", "--seed", "1", "--cache", cache, "--model", str(package)]))
+    assert code == 2 and "cannot write the calibration" in capsys.readouterr().err
+    if failing == "card":
+        assert (package / "manifest.json").read_bytes() == before
+    assert all(h.temperature == 1.0 for h in load_package(package).diagnosis_heads)  # verifies, uncalibrated
