@@ -87,6 +87,10 @@ class AIDraftRecord:
     created: str = field(default_factory=utc_now)
     FrameOfReferenceUID: str = ""
     sources: tuple[SourceInstance, ...] = ()
+    # What the reader was shown beside the draft: the heads' (calibrated) probabilities and the
+    # draft's checks (app.draft_checks). Empty in records written before they were kept.
+    diagnosis: dict[str, dict[str, float]] = field(default_factory=dict)
+    checks: tuple[str, ...] = ()
 
     @property
     def provenance_line(self) -> str:
@@ -104,6 +108,7 @@ class AIDraftRecord:
             DraftSentence(s["text"], s["section"], tuple(EvidenceSlice(**e) for e in s.get("evidence", ())))
             for s in data.get("sentences", ()))
         data["sources"] = tuple(SourceInstance(**s) for s in data.get("sources", ()))
+        data["checks"] = tuple(data.get("checks", ()))
         return cls(**data)
 
 
@@ -157,13 +162,16 @@ def sections_text(sections: dict[str, str]) -> str:
 
 def draft_record_from_result(result: Any, volume: Any, request_id: str = "", series: Any = None,
                              max_evidence: int = 3, min_relevance: float = 0.5) -> AIDraftRecord:
-    """Build the record from a ReportResult (or an app.drafting.ReportDraft) and its Volume.
+    """Build the record from a ReportResult (or an app.drafting.ReportDraft, whose checks are
+    kept too) and its Volume.
 
     Each sentence keeps its most relevant slice plus up to `max_evidence - 1` more slices whose
     relevance is at least `min_relevance`; `series` (a SeriesInfo) adds SOP classes and file paths.
     """
+    checks: tuple[str, ...] = ()
     if hasattr(result, "result") and hasattr(result, "request_id"):  # a ReportDraft
         request_id = request_id or result.request_id
+        checks = tuple(result.checks)
         result = result.result
     uids = tuple(volume.SOPInstanceUIDs)
     sentences = tuple(DraftSentence(s.text, s.section, _evidence(s, uids, max_evidence, min_relevance))
@@ -176,7 +184,9 @@ def draft_record_from_result(result: Any, volume: Any, request_id: str = "", ser
         model_hash=model.model_hash, model_label=model.label, clinical_use=bool(model.clinical_use),
         request_id=request_id or str(result.source.get("request_id", "")),
         FrameOfReferenceUID=getattr(volume, "FrameOfReferenceUID", ""),
-        sources=_sources(uids, series))
+        sources=_sources(uids, series),
+        diagnosis={head: {c: float(p) for c, p in classes.items()} for head, classes in result.diagnosis.items()},
+        checks=checks)
 
 
 def _evidence(sentence: Any, uids: tuple[str, ...], limit: int, threshold: float) -> tuple[EvidenceSlice, ...]:

@@ -139,3 +139,24 @@ def test_replacing_with_a_new_draft_keeps_the_old_report_and_reopens_the_new_one
         store.replace_with_draft(new.report_id, reopened.version, newer, "reader1")
     with pytest.raises(ValidationError, match="another study or series"):
         store.replace_with_draft(session.report_id, edited, replace(newer, SeriesInstanceUID="1.2.3"), "reader1")
+
+
+def test_the_diagnosis_and_checks_shown_with_the_draft_are_kept_with_it(tmp_path: Path, study: Study) -> None:
+    import dataclasses
+
+    from app.drafting import ReportDraft
+
+    diagnosis = {"nodule": {"absent": 0.31, "present": 0.69}, "effusion": {"absent": 0.02, "present": 0.98}}
+    result = dataclasses.replace(study.result, diagnosis=diagnosis)
+    draft = ReportDraft("req-7", study.volume.StudyInstanceUID, study.volume.SeriesInstanceUID,
+                        result.model.model_hash, result)
+    assert draft.checks, "the fixture's text names no effusion: the effusion head's 98 % must raise a check"
+    record = draft_record_from_result(draft, study.volume, series=study.series)
+    path = tmp_path / "reports.sqlite3"
+    uids = (study.volume.StudyInstanceUID, study.volume.SeriesInstanceUID)
+    with ReportStore(path) as store:
+        ReportSession.open(store, *uids, "reader1", draft=record)
+    with ReportStore(path) as store:
+        kept = ReportSession.open(store, *uids, "reader1").ai_draft
+    assert kept.diagnosis == diagnosis
+    assert kept.checks == tuple(draft.checks) and kept.request_id == "req-7"
