@@ -94,7 +94,10 @@ def format_table(figures: dict[str, dict[str, Any]]) -> str:
     lines = ["| head | temperature | NLL before -> after | ECE before -> after | AUC / accuracy | studies |",
              "|---|---|---|---|---|---|"]
     for name, f in figures.items():
-        separation = f"AUC {f['auc']:.3f}" if f.get("auc") is not None else f"accuracy {f.get('accuracy', 0):.3f}"
+        if "accuracy" in f:
+            separation = f"accuracy {f['accuracy']:.3f}"
+        else:  # a two-class head: no AUC when the studies hold only one of its classes
+            separation = f"AUC {f['auc']:.3f}" if f.get("auc") is not None else "AUC n/a (one class only)"
         lines.append(f"| {name} | {f['temperature']:.2f} | {f['nll_before']:.3f} -> {f['nll_after']:.3f} | "
                      f"{f['ece_before']:.3f} -> {f['ece_after']:.3f} | {separation} | {f['studies']} |")
     return "\n".join(lines)

@@ -95,3 +95,14 @@ def test_a_package_that_cannot_be_written_still_verifies_with_a_clear_message(
     if failing == "card":
         assert (package / "manifest.json").read_bytes() == before
     assert all(h.temperature == 1.0 for h in load_package(package).diagnosis_heads)  # verifies, uncalibrated
+
+
+def test_a_two_class_head_seen_with_one_class_only_has_no_auc_not_a_zero_accuracy() -> None:
+    import numpy as np
+
+    from inference.calibration import calibration_figures
+    from models.calibrate import format_table
+
+    p = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
+    row = format_table({"effusion": calibration_figures(p, [0, 0, 0], 1.0)}).splitlines()[-1]
+    assert "AUC n/a (one class only)" in row and "accuracy" not in row
