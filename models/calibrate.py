@@ -42,7 +42,6 @@ def collect(runtime: ReportRuntime, studies: Iterable[EvalStudy],
     """Uncalibrated head probabilities and true labels over `studies`."""
     heads = runtime.package.diagnosis_heads
     rows: dict[str, tuple[list[list[float]], list[int]]] = {h.name: ([], []) for h in heads}
-    count = 0
     for count, study in enumerate(studies, start=1):
         diagnosis = runtime.diagnose(study.ct, calibrated=False)
         for head in heads:
