@@ -5,7 +5,7 @@ Report text: corpus BLEU-4 (Papineni et al. 2002, uniform weights, brevity penal
 2015 as in coco-caption: TF-IDF n-grams 1..4 with document frequencies from the references,
 clipped counts, Gaussian length penalty sigma 6, x10), all on lower-cased word tokens.
 Classification: ROC AUC (Mann-Whitney, ties count half), accuracy. Explanation: pointing
-hits and their chance levels. Numpy and stdlib only; must not import app, ui or torch.
+hits and their chance levels. Numpy, stdlib and inference.calibration (numpy only); must not import app, ui or torch.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
+
+from inference.calibration import auc
 
 IMPLEMENTATION = "own implementation in models/train/metrics.py (BLEU-4 corpus, ROUGE-L beta 1.2, CIDEr-D)"
 _WORD = re.compile(r"[a-z0-9%]+(?:[-.][a-z0-9%]+)*")
@@ -99,14 +101,9 @@ def cider_d(candidates: Sequence[str], references: Sequence[str], max_n: int = 4
 
 
 def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float | None:
-    """Area under the ROC curve of `scores` for binary `labels`; None if a class is absent."""
-    s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels).astype(bool)
-    positives, negatives = s[y], s[~y]
-    if len(positives) == 0 or len(negatives) == 0:
-        return None
-    greater = (positives[:, None] > negatives[None, :]).sum()
-    ties = (positives[:, None] == negatives[None, :]).sum()
-    return float((greater + 0.5 * ties) / (len(positives) * len(negatives)))
+    """Area under the ROC curve of `scores` for binary `labels`; None if a class is absent (the
+    runtime-side implementation, inference.calibration.auc, which models may use)."""
+    return auc(scores, np.asarray(labels).astype(bool))
 
 
 def macro_auc(probabilities: np.ndarray, labels: Sequence[int]) -> float | None:
