@@ -389,11 +389,21 @@ def diagnosis_html(diagnosis: dict[str, dict[str, float]], checks: list[str] | t
     the checks of the report's text (app.draft_checks)."""
     rows = []
     for head, classes in diagnosis.items():
-        ranked = sorted(classes.items(), key=lambda kv: -kv[1])
-        cells = ", ".join(f"{name} {p:.0%}" for name, p in ranked)
+        cells = html.escape(_ranked_classes(classes))
         note = (notes or {}).get(head)
         if note:
             cells += f"<br><span style='color:{NOTE_COLOUR}'>{html.escape(note)}</span>"
         rows.append(f"<tr><td><b>{head.replace('_', ' ')}</b></td><td>{cells}</td></tr>")
     warnings = "".join(f"<p style='color:{CHECK_COLOUR}'>\u26a0 {html.escape(c)}</p>" for c in checks)
     return (f"<b>AI diagnosis</b><table cellpadding=2>{''.join(rows)}</table>" if rows else "") + warnings
+
+
+def _ranked_classes(classes: dict[str, float]) -> str:
+    """"CT-0 97%, CT-1 3%, CT-2/CT-3 < 1%": the most likely class first; the classes that would
+    print as 0 % are named together, in the head's own order, instead of in a random-looking one."""
+    shown = sorted(((name, p) for name, p in classes.items() if p >= 0.005), key=lambda kv: -kv[1])
+    small = [name for name, p in classes.items() if p < 0.005]
+    cells = [f"{name} {p:.0%}" for name, p in shown]
+    if small:
+        cells.append(f"{'/'.join(small)} < 1%")
+    return ", ".join(cells)
