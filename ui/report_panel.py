@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -85,6 +86,10 @@ class ReportPanel(QWidget):
         self.diagnosis.setObjectName("diagnosisLabel")
         self.diagnosis.setWordWrap(True)
         self.diagnosis.setTextFormat(Qt.TextFormat.RichText)
+        # Wrapped labels take the panel's width rather than set it: long checks or notes must not
+        # widen the report dock and squeeze the images.
+        for label in (self.model_label, self.status_label, self.diagnosis):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.diagnosis, 1)
 
     def _draft_row(self) -> QHBoxLayout:

@@ -98,3 +98,22 @@ def test_series_list_shows_a_thumbnail_and_the_study_is_remembered(qtbot, real_s
     from ui import workers
 
     qtbot.waitUntil(lambda: workers.active_task_count() == 0, timeout=30_000)
+
+
+def test_long_checks_and_notes_do_not_widen_the_report_dock(qtbot):
+    from PySide6.QtWidgets import QDockWidget
+
+    from ui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.resize(1600, 1000)
+    window.show()
+    qtbot.waitExposed(window)
+    dock = window.findChild(QDockWidget, "reportDock")
+    before = dock.width()
+    check = "\u26a0 Check: the impression names the left upper lobe twice in one list. " * 12
+    window.report_panel.diagnosis.setText(f"<b>AI diagnosis</b><p>{check}</p>")
+    window.report_panel.model_label.setText("A model caption that goes on and on " * 8)
+    qtbot.wait(50)
+    assert dock.width() == before  # the text wraps; the images keep their room
