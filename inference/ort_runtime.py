@@ -166,9 +166,9 @@ class OrtModel:
                     return cls(package, *_pair(package, "cuda", threads), "cuda", notices, threads)
                 except Exception as exc:  # any CUDA start-up failure -> CPU
                     if device == "cuda":
-                        notices.append(f"CUDA could not be used ({_short(exc)}); running on CPU.")
+                        notices.append(f"CUDA could not be used, running on CPU: {_short(exc).rstrip('.')}.")
                     else:
-                        notices.append(f"No usable GPU ({_short(exc)}); running on CPU.")
+                        notices.append(f"No usable GPU, running on CPU: {_short(exc).rstrip('.')}.")
         for notice in notices:
             log.warning("%s", notice)
         return cls(package, *_pair(package, "cpu", threads), "cpu", notices, threads)
