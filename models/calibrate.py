@@ -22,7 +22,7 @@ from inference.calibration import calibration_figures, fit_temperature
 from inference.package import DiagnosisHead
 from inference.runtime import ReportRuntime
 from models.train.bundle import set_model_card_section
-from models.train.evaluate import HEAD_TYPES, EvalStudy
+from models.train.evaluate import HEAD_TYPES, EvalStudy, generated_studies
 
 Collected = dict[str, tuple[np.ndarray, np.ndarray]]  # head -> ((N, C) probabilities, (N,) labels)
 
@@ -88,6 +88,16 @@ def write_calibration(package: Path, fitted: dict[str, dict[str, Any]], data: st
     tmp = path.with_name("manifest.json.tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+def calibrate_on_phantoms(package: Path, count: int, seed: int, cache: Path | None = None, device: str = "cpu",
+                          log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+    """Fit the package's temperatures on `count` held-out phantoms of `seed` and write them (the
+    step after training; `medmpt calibrate` does the same with more choices)."""
+    runtime = ReportRuntime.load(package, device=device)
+    fitted = fit(collect(runtime, generated_studies(count, seed, cache=cache), log))
+    write_calibration(Path(package), fitted, f"{count} held-out phantoms", {"seed": seed})
+    return fitted
+
 
 def format_table(figures: dict[str, dict[str, Any]]) -> str:
     lines = ["| head | temperature | NLL before -> after | ECE before -> after | AUC / accuracy | studies |",

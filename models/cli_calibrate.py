@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-EVALUATION_SEED = 0  # `medmpt eval --generate N` uses it by default: never fit on it
+from models.train.config import CALIBRATION_SEED, EVALUATION_SEED, MIN_CALIBRATION_STUDIES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, help="model package folder (default: the bundled one)")
     parser.add_argument("--generate", type=int, default=None, metavar="N",
                         help="render N held-out phantoms instead of reading DATA")
-    parser.add_argument("--seed", type=int, default=1, help="held-out seed for --generate (1..999; 0 is the evaluation's)")
+    parser.add_argument("--seed", type=int, default=CALIBRATION_SEED,
+                        help=f"held-out seed for --generate (default {CALIBRATION_SEED}; {EVALUATION_SEED} is the evaluation's)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="keep generated phantoms in this folder and reuse them on later runs")
     parser.add_argument("--check", action="store_true",
@@ -33,15 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _problem(args: argparse.Namespace) -> str | None:
     if (args.generate is None) == (args.data is None):
         return "give a phantom folder DATA or --generate N (not both)"
-    if args.generate is not None and args.generate < 20:
-        return "--generate needs at least 20 studies to fit or check a calibration"
+    if args.generate is not None and args.generate < MIN_CALIBRATION_STUDIES:
+        return f"--generate needs at least {MIN_CALIBRATION_STUDIES} studies to fit or check a calibration"
     if args.data is not None and not args.data.is_dir():
         return f"{args.data} is not a folder"
     if not 0 <= args.seed < 1000:
         return f"--seed must be in 0..999, got {args.seed}"
     if args.generate is not None and args.seed == EVALUATION_SEED and not args.check:
-        return ("seed 0 holds the evaluation's studies (`medmpt eval --generate N`); fit on another seed "
-                "(the default, 1) and use --check to see the result on seed 0")
+        return (f"seed {EVALUATION_SEED} holds the evaluation's studies (`medmpt eval --generate N`); fit on another seed "
+                f"(the default, {CALIBRATION_SEED}) and use --check to see the result on seed {EVALUATION_SEED}")
     return None
 
 

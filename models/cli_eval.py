@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from models.train.config import EVALUATION_SEED
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", type=Path, nargs="?", help="phantom folder (from `medmpt phantom make`)")
@@ -21,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cases", type=int, default=None, help="evaluate at most this many studies")
     parser.add_argument("--generate", type=int, default=None, metavar="N",
                         help="render N held-out phantoms in memory instead of reading DATA")
-    parser.add_argument("--seed", type=int, default=0, help="held-out seed for --generate (0..999)")
+    parser.add_argument("--seed", type=int, default=EVALUATION_SEED,
+                        help=f"held-out seed for --generate (0..999; default {EVALUATION_SEED}, the evaluation's)")
     parser.add_argument("--size", type=int, default=None, help="matrix of generated phantoms (default: training mix)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="keep generated phantoms in this folder and reuse them on later runs")

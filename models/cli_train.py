@@ -13,7 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from models.train.config import PACKAGE_NAME, PASTE_SHARE, TrainSettings
+from models.train.config import (
+    CALIBRATION_SEED,
+    MIN_CALIBRATION_STUDIES,
+    PACKAGE_NAME,
+    PASTE_SHARE,
+    TrainSettings,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrain-minutes", type=float, default=None, help="wall-time budget of stage zero")
     parser.add_argument("--finetune-steps", type=int, default=300,
                         help="second stage: steps on cached slice embeddings with the slice encoder frozen")
+    parser.add_argument("--calibrate", type=int, default=300, metavar="N",
+                        help=f"after export, fit the diagnosis heads' temperatures on N held-out phantoms of seed {CALIBRATION_SEED} "
+                             "(`medmpt calibrate`; 0 = leave the package uncalibrated)")
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch threads")
     parser.add_argument("--no-export", action="store_true", help="train only; export later with --export-only")
     parser.add_argument("--export-only", action="store_true", help="export the package from the checkpoint in --work")
@@ -61,8 +70,10 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--batch-size and --workers must be positive, --epochs and --pretrain-steps not negative"
     if not 0.0 <= args.paste_share <= 1.0:
         return "--paste-share must be between 0 and 1"
-    if args.epochs == 0 and args.pretrain_steps == 0:
+    if args.epochs == 0 and args.pretrain_steps == 0 and not args.export_only:
         return "nothing would train the slice encoder: give --epochs or --pretrain-steps"
+    if args.calibrate != 0 and args.calibrate < MIN_CALIBRATION_STUDIES:
+        return f"--calibrate needs at least {MIN_CALIBRATION_STUDIES} phantoms (or 0 to skip calibration)"
     return None
 
 
@@ -110,4 +121,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"medmpt train: {exc}", file=sys.stderr)
         return 2
     print(f"package written to {out}")
+    if args.calibrate > 0:
+        from models.calibrate import calibrate_on_phantoms, format_table
+
+        fitted = calibrate_on_phantoms(out, args.calibrate, CALIBRATION_SEED, cache=work / "calibration",
+                                       log=lambda m: print(m, flush=True))
+        print(f"calibrated on {args.calibrate} held-out phantoms of seed {CALIBRATION_SEED}:\n{format_table(fitted)}")
     return 0

@@ -23,6 +23,9 @@ RENDER_SLABS_MM = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
 RENDER_RECIPE = "thin2"
 # Held-out evaluation seeds start here; training seeds are 0 .. cases-1 (offset by the seed).
 HELD_OUT_BASE = 10_000_000
+# Held-out seeds by use: `medmpt eval --generate N` scores on seed 0; `medmpt calibrate` (and
+# `medmpt train` after export) fits the heads' temperatures on seed 1, on at least this many.
+EVALUATION_SEED, CALIBRATION_SEED, MIN_CALIBRATION_STUDIES = 0, 1, 20
 
 
 def phantom_config(vocab_size: int, patch_size: int = 32) -> MedMPTConfig:
