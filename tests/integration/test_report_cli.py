@@ -55,6 +55,11 @@ def test_report_cli_writes_a_bound_report_with_heatmaps(
     assert set(report["timings_ms"]) >= {"preprocess", "vision", "decode", "explain", "heatmaps"}
     assert isinstance(report["checks"], list)  # text vs diagnosis-head conflicts, printed as warnings
     assert all(check in printed for check in report["checks"])
+    # each head's probability comes with how far it can be trusted, in the JSON and the text
+    assert set(report["diagnosis_notes"]) == set(report["diagnosis"])
+    for head, note in report["diagnosis_notes"].items():
+        assert note in ("uncalibrated probabilities",) or note.startswith("calibrated")
+        assert f"  {head}: " in printed and note in printed
 
 
 @pytest.mark.slow
