@@ -234,7 +234,7 @@ class VolumeView(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().resizeEvent(event)
         if self.volume_actor is not None and self.isVisible():
-            self.render_image()
+            self._moved()  # dragging a splitter resizes many times: coarse frames, then the still one
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self._drag = event.position()

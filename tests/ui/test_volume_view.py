@@ -106,3 +106,19 @@ def test_orientation_letters_follow_the_camera_and_the_volume_s_direction(qtbot)
         assert view.labels() == ("R", "L", "S", "I")
         view.renderer.GetActiveCamera().Azimuth(180)  # walk round: the back, patient's left on the left
         assert view.labels() == ("L", "R", "S", "I")
+
+
+def test_resizing_renders_coarse_frames_then_a_still_frame_at_the_new_size(qtbot):
+    from ui.volume_view import SETTLE_MS, VolumeView
+
+    view = VolumeView()
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_volume(_phantom())
+    for width in (500, 600, 700, 900):  # a splitter being dragged
+        view.resize(width, 800)
+    qtbot.waitUntil(lambda: view.last_frame[0] == "moving", timeout=5_000)
+    qtbot.waitUntil(lambda: view.last_frame[0] == "still", timeout=SETTLE_MS + 10_000)
+    assert view._buffer.shape == (800, 900, 3)  # the picture shown was cast at the new size
