@@ -110,6 +110,7 @@ def _run(argv: list[str] | None) -> int:
         if args.tab == "3d":
             window.view_tabs.setCurrentWidget(window.volume_view)
             _wait_for_tasks(app)
+            window.volume_view.render_image()  # the still frame, whatever the resize timers did
         image = window.grab()
         args.screenshot.parent.mkdir(parents=True, exist_ok=True)
         ok = image.save(str(args.screenshot))
