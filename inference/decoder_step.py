@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+_CACHE = ("present_keys", "present_values")
 
 class KVCacheStep:
     """Feeds one token per beam, keeps past keys/values, reorders them by beam index."""
@@ -18,7 +19,9 @@ class KVCacheStep:
         self._cross = (cross_keys, cross_values)  # (L, 1, H, S, dh)
         self._expanded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         layers, _, heads, _, head_dim = cross_keys.shape
-        self._empty = np.zeros((layers, 1, heads, 0, head_dim), dtype=np.float32)
+        # The cache stays in the graph's dtype (float16 on CUDA) between steps.
+        cache_dtype = getattr(decoder, "input_types", {}).get("past_keys", np.float32)
+        self._empty = np.zeros((layers, 1, heads, 0, head_dim), dtype=cache_dtype)
         self._past = (self._empty, self._empty)
 
     def reset(self) -> None:
@@ -42,7 +45,7 @@ class KVCacheStep:
             "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
             "past_keys": past_keys, "past_values": past_values,
             "cross_keys": cross_keys, "cross_values": cross_values,
-        }, ["logits", "present_keys", "present_values", "cross_attention"])
+        }, ["logits", "present_keys", "present_values", "cross_attention"], keep_dtype=_CACHE)
         self._past = (out["present_keys"], out["present_values"])
         return out["logits"][:, -1, :], out["cross_attention"][:, :, -1, :]
 

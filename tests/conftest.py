@@ -86,7 +86,11 @@ def _cuda_usable() -> bool:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    # IR 8, as our exported graphs: onnx 1.23 writes IR 14, which ONNX Runtime 1.31 refuses.
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    from inference.ort_runtime import preload_cuda_libraries
+
+    preload_cuda_libraries()  # as the runtime does: CUDA/cuDNN from pip's nvidia-* packages
     try:
         session = ort.InferenceSession(model.SerializeToString(), providers=["CUDAExecutionProvider"])
     except Exception:  # noqa: BLE001 - no CUDA runtime or no GPU

@@ -22,6 +22,9 @@ DECODER_INPUTS = ["input_ids", "past_keys", "past_values", "cross_keys", "cross_
 DECODER_OUTPUTS = ["logits", "present_keys", "present_values", "cross_attention"]
 # Kept in float32 inside fp16 graphs (inputs/outputs stay float16): numerically sensitive ops.
 FP16_KEEP_FP32 = ["LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt", "Erf", "Range"]
+# Float32 inputs of the fp16 graphs. The vision input is 19 MB of pixels: casting it on the host
+# costs more than the whole fp16 vision run on a GPU, so the graph casts it on the device.
+FP16_FLOAT32_IO = {"vision": ("pixel_values",), "decoder": ()}
 
 
 def _export(module, args, path: Path, inputs, outputs, dynamic_axes) -> Path:
@@ -69,12 +72,14 @@ def export_decoder(model: MedMPTReportModel, path: Path) -> Path:
                    DECODER_INPUTS, DECODER_OUTPUTS, axes)
 
 
-def convert_fp16(src: Path, dst: Path) -> Path:
-    """fp16 copy of an fp32 graph: float16 in and out, sensitive ops computed in float32."""
+def convert_fp16(src: Path, dst: Path, keep_float32: tuple[str, ...] = ()) -> Path:
+    """fp16 copy of an fp32 graph: float16 in and out except the inputs/outputs named in
+    `keep_float32` (the graph casts them itself); sensitive ops computed in float32."""
     model = onnx.load(str(src))
+    keep = list(keep_float32) or False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        half = convert_float_to_float16(model, keep_io_types=False, op_block_list=FP16_KEEP_FP32)
+        half = convert_float_to_float16(model, keep_io_types=keep, op_block_list=FP16_KEEP_FP32)
     # The converter appends its Cast nodes out of order; the ONNX checker wants a sorted graph.
     ir_model = onnx_ir.from_proto(half)
     TopologicalSortPass()(ir_model)

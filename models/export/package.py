@@ -15,7 +15,13 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from inference.preprocess import DEFAULT_PREPROCESSING
-from models.export.onnx_export import OPSET, convert_fp16, export_decoder, export_vision
+from models.export.onnx_export import (
+    FP16_FLOAT32_IO,
+    OPSET,
+    convert_fp16,
+    export_decoder,
+    export_vision,
+)
 from models.medmpt.model import MedMPTReportModel
 from models.medmpt.tokenizer import special_ids
 
@@ -85,9 +91,9 @@ def write_package(model: MedMPTReportModel, tokenizer: Tokenizer, out_dir: Path,
     export_vision(model, out / GRAPHS["vision"]["fp32"])
     export_decoder(model, out / GRAPHS["decoder"]["fp32"])
     graphs = {kind: dict(files) for kind, files in GRAPHS.items()}
-    for files in graphs.values():
+    for kind, files in graphs.items():
         if fp16:
-            convert_fp16(out / files["fp32"], out / files["fp16"])
+            convert_fp16(out / files["fp32"], out / files["fp16"], FP16_FLOAT32_IO[kind])
         else:
             files.pop("fp16")
     (out / "MODEL_CARD.md").write_text(model_card(config.architecture(), info), encoding="utf-8")

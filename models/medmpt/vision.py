@@ -125,7 +125,7 @@ def attention_rollout(maps: list[torch.Tensor]) -> torch.Tensor:
     """
     row = None
     for weights in reversed(maps):
-        mixed = 0.5 * weights.mean(dim=1) + 0.5 * torch.eye(weights.shape[-1], dtype=weights.dtype)
+        mixed = 0.5 * weights.mean(dim=1) + 0.5 * torch.eye(weights.shape[-1], dtype=weights.dtype, device=weights.device)
         mixed = mixed / mixed.sum(dim=-1, keepdim=True)
         row = mixed[:, 0] if row is None else torch.bmm(row.unsqueeze(1), mixed).squeeze(1)
     patches = row[:, 1:]

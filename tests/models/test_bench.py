@@ -32,3 +32,23 @@ def test_bench_infer_prints_both_paths_side_by_side(capsys):
 def test_bench_infer_refuses_bad_arguments(capsys):
     assert main(["bench", "infer", "--steps", "0"]) == 2
     assert "--steps" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_infer_keeps_a_package_that_bench_report_drafts_with(tmp_path, real_series_dir, capsys):
+    """The GPU figures chain the two benchmarks: bench infer exports the random `paper` package,
+    bench report drafts the real series with it (scripts/device_bench.sh)."""
+    from inference.package import load_package
+
+    kept = tmp_path / "package"
+    assert main(["bench", "infer", "--config", "tiny", "--steps", "2", "--repeats", "1",
+                 "--keep-package", str(kept)]) == 0
+    assert load_package(kept).manifest["name"] == "bench-tiny"  # complete, every SHA-256 checks
+    capsys.readouterr()
+    assert main(["bench", "report", str(real_series_dir), "--model", str(kept), "--device", "cpu",
+                 "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "device CPU (requested cpu)" in out
+    assert "files -> draft with heatmaps, the model already loaded" in out
+    assert main(["bench", "infer", "--steps", "1", "--keep-package", str(kept)]) == 2
+    assert "is not empty" in capsys.readouterr().err

@@ -55,7 +55,10 @@ def test_graphs_have_the_documented_names_dtypes_and_opset(tiny_package, manifes
     expected_vision = ["pixel_values", "slice_tokens", "scan_embedding", *heads,
                        "patch_relevance", "cross_keys", "cross_values"]
     assert sorted(vision) == sorted(expected_vision)
-    assert all(vision[name][0] == kind for name in expected_vision)
+    # The pixels go in as float32 even to the fp16 graph, which casts them on the device: a
+    # host-side cast of 19 MB would cost more than the GPU's whole fp16 vision run.
+    assert vision["pixel_values"][0] == "tensor(float)"
+    assert all(vision[name][0] == kind for name in expected_vision if name != "pixel_values")
     assert sorted(decoder) == sorted(["input_ids", "past_keys", "past_values", "cross_keys",
                                       "cross_values", "logits", "present_keys",
                                       "present_values", "cross_attention"])

@@ -85,7 +85,7 @@ def test_batched_scans_give_the_same_outputs_as_single_scans(sessions, pixels, v
 def test_fp16_vision_graph_stays_within_1e_2(sessions, pixels, vision_ort):
     session = sessions["vision.fp16.onnx"]
     names = [o.name for o in session.get_outputs()]
-    outputs = session.run(names, {"pixel_values": pixels.astype(np.float16)})
+    outputs = session.run(names, {"pixel_values": pixels})  # float32 in: the graph casts
     for name, value in zip(names, outputs, strict=True):
         assert value.dtype == np.float16, name
         np.testing.assert_allclose(value.astype(np.float32), vision_ort[name], rtol=0, atol=FP16_TOL, err_msg=name)
@@ -119,3 +119,26 @@ def test_runtime_beam_search_over_ort_matches_the_torch_published_algorithm(tiny
     tokens, steps = beam_full_prefix(tiny_model, vision_torch["memory"], bos=2, eos=3, beams=2, max_steps=25)
     assert list(result.tokens) == tokens and result.steps == steps
     assert all(a != b for a, b in zip(tokens, tokens[1:], strict=False))  # no immediate repetition
+
+
+def test_fp16_kv_cache_stays_float16_between_steps_and_matches_fp32(tiny_package, vision_ort):
+    """On CUDA the decoder runs the fp16 graph: its cache is fed back as float16 (no host cast
+    each step) and the step function gives the fp32 graph's logits within 1e-2."""
+    from inference.decoder_step import KVCacheStep
+    from inference.ort_runtime import GraphSession
+
+    steps = {}
+    for precision, name in (("fp32", "decoder.onnx"), ("fp16", "decoder.fp16.onnx")):
+        session = GraphSession(tiny_package / name, "cpu", threads=2)
+        session.use_binding = precision == "fp16"  # the IO-binding path CUDA takes
+        steps[precision] = KVCacheStep(session, vision_ort["cross_keys"], vision_ort["cross_values"])
+    ids = np.array([[2], [2]], dtype=np.int64)
+    for token in (17, 40, 9):
+        (full, _), (half, _) = (steps[p].step(ids) for p in ("fp32", "fp16"))
+        np.testing.assert_allclose(half, full, rtol=0, atol=FP16_TOL)
+        for step in steps.values():
+            step.reorder(np.array([1, 0]))
+        ids = np.array([[token], [token + 1]], dtype=np.int64)
+    assert steps["fp16"]._past[0].dtype == np.float16
+    assert steps["fp32"]._past[0].dtype == np.float32
+    assert steps["fp16"]._past[0].shape[3] == 3  # three tokens cached
