@@ -1,6 +1,9 @@
 """The ONNX decoder-step graph as a beam-search step function with a KV cache (numpy side).
 
-Must not import onnxruntime (it talks to a GraphSession), app/, ui/, DICOM libraries or torch.
+Under IO binding (CUDA) the cache stays in GPU memory from one step to the next; it comes to
+the host only when the beams change order (about one step in six for the bundled model on the
+real series), to be reordered there. Must not import onnxruntime (it talks to a GraphSession,
+whose device-resident outputs have `.shape` and `.numpy()`), app/, ui/, DICOM libraries or torch.
 """
 
 from __future__ import annotations
@@ -10,6 +13,11 @@ from typing import Any
 import numpy as np
 
 _CACHE = ("present_keys", "present_values")
+
+
+def _host(cache: Any) -> np.ndarray:
+    return cache if isinstance(cache, np.ndarray) else cache.numpy()
+
 
 class KVCacheStep:
     """Feeds one token per beam, keeps past keys/values, reorders them by beam index."""
@@ -39,16 +47,19 @@ class KVCacheStep:
         batch = input_ids.shape[0]
         past_keys, past_values = self._past
         if past_keys.shape[1] != batch:
-            past_keys, past_values = (np.repeat(p[:, :1], batch, axis=1) for p in self._past)
+            past_keys, past_values = (np.repeat(_host(p)[:, :1], batch, axis=1) for p in self._past)
         cross_keys, cross_values = self._cross_for(batch)
         out = self._decoder.run({
             "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
             "past_keys": past_keys, "past_values": past_values,
             "cross_keys": cross_keys, "cross_values": cross_values,
-        }, ["logits", "present_keys", "present_values", "cross_attention"], keep_dtype=_CACHE)
+        }, ["logits", "present_keys", "present_values", "cross_attention"], keep_dtype=_CACHE, on_device=_CACHE)
         self._past = (out["present_keys"], out["present_values"])
         return out["logits"][:, -1, :], out["cross_attention"][:, :, -1, :]
 
     def reorder(self, index: np.ndarray) -> None:
-        keys, values = self._past
+        index = np.asarray(index)
+        if len(index) == self._past[0].shape[1] and np.array_equal(index, np.arange(len(index))):
+            return  # every beam continues itself: the cache stays where it is
+        keys, values = (_host(p) for p in self._past)
         self._past = (np.take(keys, index, axis=1), np.take(values, index, axis=1))

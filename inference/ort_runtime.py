@@ -43,6 +43,21 @@ def cuda_listed() -> bool:
     return CUDA in ort.get_available_providers()
 
 
+@dataclass(frozen=True)
+class DeviceTensor:
+    """An output left where the graph made it (GPU memory under IO binding), to be fed back."""
+
+    value: Any  # onnxruntime.OrtValue
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.value.shape())
+
+    def numpy(self) -> np.ndarray:
+        """A host copy."""
+        return self.value.numpy()
+
+
 class GraphSession:
     """One ONNX graph in one session; runs can be terminated from another thread."""
 
@@ -63,18 +78,20 @@ class GraphSession:
         self.input_types = {i.name: _DTYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]
 
-    def run(self, feeds: Mapping[str, np.ndarray], outputs: list[str] | None = None,
-            keep_dtype: Collection[str] = ()) -> dict[str, np.ndarray]:
+    def run(self, feeds: Mapping[str, Any], outputs: list[str] | None = None,
+            keep_dtype: Collection[str] = (), on_device: Collection[str] = ()) -> dict[str, Any]:
         """Run with numpy feeds (cast to the graph's dtypes); return float32/int64 numpy outputs,
         except the outputs named in `keep_dtype`, which stay as the graph gives them (float16 KV
-        cache fed back next step: no cast on the host either way)."""
+        cache fed back next step: no cast on the host either way). Under IO binding the outputs
+        named in `on_device` stay on the device as `DeviceTensor`s, which later runs of this
+        session take as feeds without a copy (elsewhere they come back as numpy)."""
         names = outputs or self.output_names
         options = ort.RunOptions()
         with self._lock:
             self._active, self._terminated = options, False
         try:
             if self.use_binding:
-                values = self._run_bound(feeds, names, options)
+                values = self._run_bound(feeds, names, options, on_device)
             else:
                 values = self.session.run(names, self._cast(feeds), options)
         except Exception as exc:
@@ -84,7 +101,8 @@ class GraphSession:
         finally:
             with self._lock:
                 self._active = None
-        return {n: (v.astype(np.float32) if v.dtype == np.float16 and n not in keep_dtype else v)
+        return {n: (v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype == np.float16
+                    and n not in keep_dtype else v)
                 for n, v in zip(names, values, strict=True)}
 
     def terminate(self) -> None:
@@ -102,21 +120,26 @@ class GraphSession:
         # Keep the array itself: the pin is used only when that very object is fed again.
         self._constants[name] = (array, ort.OrtValue.ortvalue_from_numpy(cast, self.device, 0))
 
-    def _cast(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {k: np.ascontiguousarray(v, dtype=self.input_types.get(k, v.dtype)) for k, v in feeds.items()}
+    def _cast(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        host = {k: (v.numpy() if isinstance(v, DeviceTensor) else v) for k, v in feeds.items()}
+        return {k: np.ascontiguousarray(v, dtype=self.input_types.get(k, v.dtype)) for k, v in host.items()}
 
-    def _run_bound(self, feeds: Mapping[str, np.ndarray], names: list[str], options: Any) -> list[np.ndarray]:
+    def _run_bound(self, feeds: Mapping[str, Any], names: list[str], options: Any,
+                   on_device: Collection[str]) -> list[Any]:
         binding = self.session.io_binding()
         for name, array in feeds.items():
             pinned = self._constants.get(name)
-            if pinned is not None and pinned[0] is array:
+            if isinstance(array, DeviceTensor):
+                binding.bind_ortvalue_input(name, array.value)
+            elif pinned is not None and pinned[0] is array:
                 binding.bind_ortvalue_input(name, pinned[1])
             else:
                 binding.bind_cpu_input(name, np.ascontiguousarray(array, dtype=self.input_types.get(name, array.dtype)))
         for name in names:
-            binding.bind_output(name, "cpu")
+            binding.bind_output(name, self.device if name in on_device else "cpu")
         self.session.run_with_iobinding(binding, options)
-        return binding.copy_outputs_to_cpu()
+        values = binding.get_outputs()
+        return [DeviceTensor(v) if n in on_device else v.numpy() for n, v in zip(names, values, strict=True)]
 
 
 def _create_session(path: Path, device: str, threads: int | None) -> Any:

@@ -142,3 +142,28 @@ def test_fp16_kv_cache_stays_float16_between_steps_and_matches_fp32(tiny_package
     assert steps["fp16"]._past[0].dtype == np.float16
     assert steps["fp32"]._past[0].dtype == np.float32
     assert steps["fp16"]._past[0].shape[3] == 3  # three tokens cached
+
+
+def test_bound_kv_cache_stays_on_the_device_until_the_beams_swap(tiny_package, vision_ort):
+    """Under IO binding (the CUDA path, exercised here on the CPU) the cache is fed back from one
+    step to the next without a host copy while the beams keep their order, and comes to the host
+    to be reordered when they swap; the logits equal the plain path's at every step."""
+    from inference.decoder_step import KVCacheStep
+    from inference.ort_runtime import DeviceTensor, GraphSession
+
+    steps = {}
+    for bound in (False, True):
+        session = GraphSession(tiny_package / "decoder.onnx", "cpu", threads=2)
+        session.use_binding = bound
+        steps[bound] = KVCacheStep(session, vision_ort["cross_keys"], vision_ort["cross_values"])
+    ids = np.array([[2]], dtype=np.int64)
+    where = []
+    for order in ([0, 0], [0, 1], [0, 1], [1, 0], [0, 1]):
+        (plain, _), (bound, _) = (steps[b].step(ids) for b in (False, True))
+        np.testing.assert_allclose(bound, plain, rtol=0, atol=1e-6)
+        for step in steps.values():
+            step.reorder(np.array(order))
+        where.append(isinstance(steps[True]._past[0], DeviceTensor))
+        ids = np.array([[17], [40]], dtype=np.int64)
+    assert where == [False, True, True, False, True]
+    assert all(isinstance(p, np.ndarray) for p in steps[False]._past)
