@@ -68,11 +68,16 @@ def test_same_scan_gives_the_same_report(cpu_runtime: ReportRuntime, drafted, sm
     assert again.text == drafted[0].text
 
 
-def test_cuda_request_without_a_gpu_falls_back_to_cpu(random_package: Path, small_ct: CTInput) -> None:
+def test_cuda_request_without_a_gpu_falls_back_to_cpu(random_package: Path, small_ct: CTInput, capsys) -> None:
+    import inference.ort_runtime
+
+    inference.ort_runtime._preloaded.clear()  # look for the CUDA libraries again, in this test
     runtime = ReportRuntime.load(random_package, device="cuda", warmup=False)
     if runtime.device == "cuda":
         pytest.skip("a working CUDA GPU is present: no fallback to observe")
     assert runtime.notices and "CPU" in runtime.notices[0]
+    # Looking for CUDA libraries (onnxruntime.preload_dlls prints what it misses) stays in the log.
+    assert capsys.readouterr().out == ""
     result = runtime.draft_sync(small_ct)
     assert result.device == "cpu" and result.notices == runtime.notices
     assert result.text.strip()
