@@ -45,7 +45,7 @@ class MedMPTReportModel(nn.Module):
         slice_embeddings, maps = self.vision_encoder_q(flat)
         scan, tokens = self.vision_fusion_q(slice_embeddings.reshape(b, s, -1))
         grid = self.config.grid
-        relevance = attention_rollout(maps).reshape(b, s, grid, grid)
+        relevance = attention_rollout(maps, tokens=grid * grid + 1).reshape(b, s, grid, grid)
         logits = {name: head(scan) for name, head in self.diagnosis_heads.items()}
         return {"slice_tokens": tokens, "scan_embedding": scan, "memory": self.vision_to_text(tokens),
                 "patch_relevance": relevance, "diagnosis_logits": logits}

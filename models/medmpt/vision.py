@@ -117,15 +117,20 @@ class SliceEncoder(nn.Module):
         return self.norm(tokens), maps
 
 
-def attention_rollout(maps: list[torch.Tensor]) -> torch.Tensor:
+def attention_rollout(maps: list[torch.Tensor], tokens: int | None = None) -> torch.Tensor:
     """CLS-row attention rollout (Abnar & Zuidema 2020) over patches: (N, P), rows sum to 1.
 
     Each layer's head-averaged attention is mixed with the identity (residual path) and
     renormalised; only the CLS row of the product is propagated, from the last layer down.
+    `tokens` (1 + patches), when given, makes the identity a constant of an exported graph;
+    taken from the maps' shape it becomes ConstantOfShape + EyeLike per layer, which ONNX
+    Runtime runs on the CPU even in a CUDA session, a device-to-host copy each.
     """
     row = None
+    size = maps[0].shape[-1] if tokens is None else tokens
+    identity = torch.eye(size, dtype=maps[0].dtype, device=maps[0].device)
     for weights in reversed(maps):
-        mixed = 0.5 * weights.mean(dim=1) + 0.5 * torch.eye(weights.shape[-1], dtype=weights.dtype, device=weights.device)
+        mixed = 0.5 * weights.mean(dim=1) + 0.5 * identity
         mixed = mixed / mixed.sum(dim=-1, keepdim=True)
         row = mixed[:, 0] if row is None else torch.bmm(row.unsqueeze(1), mixed).squeeze(1)
     patches = row[:, 1:]

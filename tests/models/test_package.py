@@ -70,6 +70,15 @@ def test_graphs_have_the_documented_names_dtypes_and_opset(tiny_package, manifes
     assert opset[""] >= 17 and manifest["opset"] >= 17
 
 
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_vision_graph_builds_no_identity_matrix_at_run_time(tiny_package, manifest, precision):
+    # The rollout's identity is a constant. Built from the attention maps' shape it was
+    # ConstantOfShape + EyeLike per layer: EyeLike runs on the CPU even in a CUDA session, so
+    # every layer copied a tensor to the host (12 copies a scan for `paper`, seen on an H200).
+    graph = onnx.load(str(tiny_package / manifest["graphs"]["vision"][precision])).graph
+    assert "EyeLike" not in {node.op_type for node in graph.node}
+
+
 def test_vision_outputs_have_documented_shapes(manifest, vision_ort):
     arch = manifest["architecture"]
     layers, heads = arch["text_layers"], arch["text_heads"]
