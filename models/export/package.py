@@ -93,13 +93,43 @@ def write_package(model: MedMPTReportModel, tokenizer: Tokenizer, out_dir: Path,
     graphs = {kind: dict(files) for kind, files in GRAPHS.items()}
     for kind, files in graphs.items():
         if fp16:
-            convert_fp16(out / files["fp32"], out / files["fp16"], FP16_FLOAT32_IO[kind])
+            convert_fp16(out / files["fp32"], out / files["fp16"], FP16_FLOAT32_IO[kind],
+                         fuse=_fusion_shape(config.architecture(), kind))
         else:
             files.pop("fp16")
     (out / "MODEL_CARD.md").write_text(model_card(config.architecture(), info), encoding="utf-8")
     manifest = build_manifest(model, tokenizer, info, graphs, out)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def _fusion_shape(architecture: dict, kind: str) -> tuple[int, int]:
+    prefix = "vision" if kind == "vision" else "text"
+    return int(architecture[f"{prefix}_heads"]), int(architecture[f"{prefix}_width"])
+
+
+def refresh_fp16_graphs(package: Path) -> list[str]:
+    """Derive a package's fp16 graphs again from its fp32 ones with this version's conversion
+    (float32 pixels in, fused transformer operators) and re-pin their hashes; returns the files
+    rewritten. The fp32 graphs, and so everything the CPU runs, stay as they are. The new graphs
+    are written beside the old ones first; the manifest is replaced last, in one step."""
+    folder = Path(package)
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    pending = {}
+    for kind, files in manifest["graphs"].items():
+        if "fp16" in files:
+            fresh = folder / (files["fp16"] + ".new")
+            convert_fp16(folder / files["fp32"], fresh, FP16_FLOAT32_IO[kind],
+                         fuse=_fusion_shape(manifest["architecture"], kind))
+            pending[files["fp16"]] = fresh
+    for name, fresh in pending.items():
+        fresh.replace(folder / name)
+        manifest["files"][name] = sha256_file(folder / name)
+    tmp = manifest_path.with_name("manifest.json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(manifest_path)
+    return sorted(pending)
 
 
 def build_manifest(model: MedMPTReportModel, tokenizer: Tokenizer, info: PackageInfo,
