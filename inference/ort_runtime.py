@@ -152,9 +152,9 @@ def _create_session(path: Path, device: str, threads: int | None) -> Any:
         options.intra_op_num_threads = threads
     if device == "cuda":
         preload_cuda_libraries()
-        # The arena grows in powers of two: the decoder's KV cache grows every token, and
-        # growing by exactly the request re-allocated on most steps (H200, paper decoder:
-        # 4.6 -> 4.2 ms a token; tiny 1.9 -> 1.3 ms).
+        # The arena grows in powers of two, not by exactly each request: the decoder's KV
+        # cache grows every token (H200, same run: paper decoder 4.6 -> 4.2 ms a token, tiny
+        # 1.9 -> 1.3 ms).
         providers: list[Any] = [(CUDA, {"device_id": 0, "arena_extend_strategy": "kNextPowerOfTwo",
                                         "cudnn_conv_algo_search": "HEURISTIC"}), CPU]
         with _LOG_LOCK:  # the CUDA loader prints C++ errors; our notice says it instead
