@@ -84,3 +84,5 @@ for name, dtype in (("fp32", None), ("fp16 autocast", torch.float16)):
             times.append(1000 * (time.perf_counter() - start))
     print(f"torch {config} vision {name}: median {statistics.median(times):.2f} ms of {repeats}")
 EOF2
+# Where the time goes, per operator (decoder variants and ORT's profile of both graphs).
+step profile 150 env PYTHONPATH="${PYTHONPATH:-.}" "$py" scripts/profile_ort_gpu.py "$big" "$device"
