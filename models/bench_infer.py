@@ -240,8 +240,9 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
-    if args.keep_package and args.keep_package.exists() and any(args.keep_package.iterdir()):
-        print(f"medmpt bench infer: error: {args.keep_package} is not empty", file=sys.stderr)
+    kept = args.keep_package
+    if kept and kept.exists() and (not kept.is_dir() or any(kept.iterdir())):
+        print(f"medmpt bench infer: error: {kept} is not an empty folder", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="medmpt-bench-") as tmp:
         started = time.perf_counter()

@@ -51,4 +51,6 @@ def test_bench_infer_keeps_a_package_that_bench_report_drafts_with(tmp_path, rea
     assert "device CPU (requested cpu)" in out
     assert "files -> draft with heatmaps, the model already loaded" in out
     assert main(["bench", "infer", "--steps", "1", "--keep-package", str(kept)]) == 2
-    assert "is not empty" in capsys.readouterr().err
+    assert "is not an empty folder" in capsys.readouterr().err
+    assert main(["bench", "infer", "--steps", "1", "--keep-package", str(kept / "manifest.json")]) == 2
+    assert "is not an empty folder" in capsys.readouterr().err
