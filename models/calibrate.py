@@ -11,7 +11,6 @@ seed 0 is reserved for it. Must not import ui.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 from inference.calibration import calibration_figures, fit_temperature
 from inference.package import DiagnosisHead
 from inference.runtime import ReportRuntime
+from models.export.package import replace_manifest
 from models.train.bundle import set_model_card_section
 from models.train.evaluate import HEAD_TYPES, EvalStudy, generated_studies
 
@@ -85,9 +85,7 @@ def write_calibration(package: Path, fitted: dict[str, dict[str, Any]], data: st
         head["temperature"] = figures["temperature"]
         head["calibration"] = {"method": "temperature scaling (NLL)", "data": data, **(details or {}),
                                **{k: v for k, v in figures.items() if k != "temperature"}}
-    tmp = path.with_name("manifest.json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    replace_manifest(path.parent, manifest)
 
 def calibrate_on_phantoms(package: Path, count: int, seed: int, cache: Path | None = None, device: str = "cpu",
                           log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:

@@ -7,13 +7,14 @@ pins every file by SHA-256. Must not import app, ui or inference.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
+from inference.package import sha256_file
 from inference.preprocess import DEFAULT_PREPROCESSING
 from models.export.onnx_export import (
     FP16_FLOAT32_IO,
@@ -46,14 +47,6 @@ class PackageInfo:
     provenance: str
     clinical_use: bool = False
     max_length: int = 120
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 PACKAGE_FILES = ("manifest.json", "tokenizer.json", "MODEL_CARD.md",
@@ -126,10 +119,16 @@ def refresh_fp16_graphs(package: Path) -> list[str]:
     for name, fresh in pending.items():
         fresh.replace(folder / name)
         manifest["files"][name] = sha256_file(folder / name)
-    tmp = manifest_path.with_name("manifest.json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(manifest_path)
+    replace_manifest(folder, manifest)
     return sorted(pending)
+
+
+def replace_manifest(folder: Path, manifest: dict) -> None:
+    """Write manifest.json in one step (a temporary file, then a rename): a failure leaves the
+    old manifest whole."""
+    tmp = Path(folder) / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, Path(folder) / "manifest.json")
 
 
 def build_manifest(model: MedMPTReportModel, tokenizer: Tokenizer, info: PackageInfo,

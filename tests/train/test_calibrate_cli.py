@@ -77,6 +77,7 @@ def test_a_package_that_cannot_be_written_still_verifies_with_a_clear_message(
     import types
 
     import models.calibrate
+    import models.export.package
 
     _, cache = calibrated  # the seed-1 phantoms are rendered already
     package = tmp_path / "pkg"
@@ -89,7 +90,7 @@ def test_a_package_that_cannot_be_written_still_verifies_with_a_clear_message(
     if failing == "card":  # the first write
         monkeypatch.setattr(models.calibrate, "set_model_card_section", refuse)
     else:  # the last one: the manifest's atomic replace
-        monkeypatch.setattr(models.calibrate, "os", types.SimpleNamespace(replace=refuse))
+        monkeypatch.setattr(models.export.package, "os", types.SimpleNamespace(replace=refuse))
     code = cli_calibrate.run(_parse(["--generate", "20", "--seed", "1", "--cache", cache, "--model", str(package)]))
     assert code == 2 and "cannot write the calibration" in capsys.readouterr().err
     if failing == "card":
