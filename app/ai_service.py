@@ -14,7 +14,6 @@ from pathlib import Path
 from app import paths
 from app.drafting import ReportDraft, draft_report_task
 from app.tasks import CancelToken, Progress
-from app.viewing import heat_to_uint8
 from app.volume import Volume
 from inference.package import DiagnosisHead, load_package
 from inference.runtime import ReportRuntime
@@ -109,4 +108,4 @@ class AiService:
 def heat_uint8_task(draft: ReportDraft, sentence: int | None, cancel: CancelToken | None = None):
     """The (Z, Y, X) uint8 heatmap of one sentence (None: the whole report), as a task."""
     yield Progress(0.0, "Computing the heatmap\u2026")
-    return heat_to_uint8(draft.result.heatmap_volume(sentence))
+    return draft.result.heatmap_uint8(sentence)

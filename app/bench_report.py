@@ -1,8 +1,9 @@
 """`medmpt bench report PATH`: files on disk to a finished draft with heatmaps, stage by stage.
 
 Runs the whole chain N times (index + load the series, load the model, preprocess, vision,
-decode, explain, heatmap volumes for the report and every sentence), then a second draft with
-the sessions already open (the next study), and prints the median and range of each stage. Prints figures only; asserts nothing. Must not import Qt or torch.
+decode, explain, and the uint8 heatmap volumes the viewer shows, for the report and every
+sentence), then a second draft with the sessions already open (the next study), and prints the
+median and range of each stage. Prints figures only; asserts nothing. Must not import Qt or torch.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ def one_run(path: str, series: str | None, model_dir: Path, device: str) -> tupl
     draft = run_sync(draft_report_task(volume, runtime))
     t3 = time.perf_counter()
     result = draft.result
-    result.heatmap_volume()
+    result.heatmap_uint8()  # the viewer's form, for the report and every sentence
     for index in range(len(result.sentences)):
-        result.heatmap_volume(index)
+        result.heatmap_uint8(index)
     t4 = time.perf_counter()
     run_sync(draft_report_task(volume, runtime))  # the next study: sessions already open
     t5 = time.perf_counter()

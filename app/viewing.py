@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from app.volume import Volume
+from inference.explain import relevance_to_uint8
 from resources.loader import read_text
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -117,7 +118,7 @@ def heat_colormap() -> np.ndarray:
 
 def heat_to_uint8(heat: np.ndarray) -> np.ndarray:
     """Relevance 0..1 (float) -> 0..255 uint8, the form compose_rgb blends fastest."""
-    return (np.clip(heat, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return relevance_to_uint8(heat)
 
 
 def compose_argb(grey: np.ndarray, heat: np.ndarray, opacity: float = 0.4) -> np.ndarray:

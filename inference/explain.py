@@ -111,3 +111,21 @@ class Explanation:
         for z in range(self.volume_shape[0]):
             np.multiply(full[self._nearest[z]], relevance[z], out=volume[z])
         return volume
+
+    def heatmap_uint8(self, start: int = 0, end: int | None = None) -> np.ndarray:
+        """The same heatmap as `relevance_to_uint8(heatmap_volume(start, end))`, made slice by
+        slice: a quarter of the memory, and no float32 volume on the way (420 MB for a 400-slice
+        512 x 512 series)."""
+        relevance = self.slice_relevance(start, end)
+        full = self._maps_full_size()
+        volume = np.empty(self.volume_shape, dtype=np.uint8)
+        plane = np.empty(self.volume_shape[1:], dtype=np.float32)
+        for z in range(self.volume_shape[0]):
+            np.multiply(full[self._nearest[z]], relevance[z], out=plane)
+            volume[z] = relevance_to_uint8(plane)
+        return volume
+
+
+def relevance_to_uint8(heat: np.ndarray) -> np.ndarray:
+    """Relevance 0..1 (float) -> 0..255 uint8, the form the viewer blends fastest."""
+    return (np.clip(heat, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

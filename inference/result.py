@@ -98,6 +98,16 @@ class ReportResult:
                 self._volumes[sentence] = explanation.heatmap_volume(chosen.token_start, chosen.token_end)
         return self._volumes[sentence]
 
+    def heatmap_uint8(self, sentence: int | None = None) -> np.ndarray:
+        """The (Z, Y, X) uint8 (0..255) heatmap the viewer shows, computed afresh, not kept:
+        a reader clicking through the sentences of a thin-slice series must not collect a
+        float32 volume per sentence."""
+        explanation = self._explanation()
+        if sentence is None:
+            return explanation.heatmap_uint8()
+        chosen = self.sentences[sentence]
+        return explanation.heatmap_uint8(chosen.token_start, chosen.token_end)
+
     def slice_heatmap(self, z: int, sentence: int | None = None) -> np.ndarray:
         """(Y, X) heatmap of original slice z (cheaper than a whole volume)."""
         relevance = self.report_relevance if sentence is None else self.sentences[sentence].slice_relevance

@@ -45,6 +45,22 @@ def test_heatmaps_have_the_ct_shape(drafted, small_ct: CTInput) -> None:
     assert result.heatmap_volume(0) is first  # computed once, then reused
 
 
+def test_the_viewers_uint8_heatmaps_equal_the_float_ones_and_are_not_kept(drafted) -> None:
+    from inference.explain import relevance_to_uint8
+
+    result, _ = drafted
+    kept = dict(result._volumes)
+    for sentence in (None, *range(len(result.sentences))):
+        shown = result.heatmap_uint8(sentence)
+        assert shown.dtype == np.uint8
+        np.testing.assert_array_equal(shown, relevance_to_uint8(result.heatmap_volume(sentence)))
+        result._volumes.clear()  # the float volumes of this check only
+    result._volumes.update(kept)
+    before = len(result._volumes)
+    result.heatmap_uint8(0)
+    assert len(result._volumes) == before  # the viewer's path keeps no float32 volume
+
+
 def test_diagnosis_provenance_and_progress(drafted, random_package: Path) -> None:
     result, progress = drafted
     assert set(result.diagnosis) == {"covid_severity", "nodule", "effusion"}
