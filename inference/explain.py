@@ -120,9 +120,12 @@ class Explanation:
         full = self._maps_full_size()
         volume = np.empty(self.volume_shape, dtype=np.uint8)
         plane = np.empty(self.volume_shape[1:], dtype=np.float32)
-        for z in range(self.volume_shape[0]):
+        for z in range(self.volume_shape[0]):  # relevance_to_uint8's arithmetic, in place
             np.multiply(full[self._nearest[z]], relevance[z], out=plane)
-            volume[z] = relevance_to_uint8(plane)
+            np.clip(plane, 0.0, 1.0, out=plane)
+            plane *= 255.0
+            plane += 0.5
+            volume[z] = plane  # truncating cast, as astype
         return volume
 
 
