@@ -248,8 +248,8 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         model, package, bos = build_bench_package(args.config, args.seed, Path(tmp), fp16=args.device == "cuda")
         print(f"built and exported the random {args.config} package in {time.perf_counter() - started:.1f} s")
-        if args.keep_package:
-            shutil.copytree(package, args.keep_package, dirs_exist_ok=True)
+        if kept:
+            shutil.copytree(package, kept, dirs_exist_ok=True)
         pixels = rng.uniform(-1, 1, size=(1, model.config.num_slices, 3, 224, 224)).astype(np.float32)
         theirs = torch_path(model, pixels, bos, args)
         ours = ort_path(package, pixels, args)

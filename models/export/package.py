@@ -1,7 +1,8 @@
 """Write a MedMPT model package folder (format `medmpt-package/1`, docs/model-package.md).
 
 Exports the four ONNX graphs, saves the tokenizer, writes MODEL_CARD.md and a manifest that
-pins every file by SHA-256. Must not import app, ui or inference.
+pins every file by SHA-256. Must not import app or ui; from inference it takes the SHA-256
+and the default preprocessing, so the package's writer and reader agree.
 """
 
 from __future__ import annotations
