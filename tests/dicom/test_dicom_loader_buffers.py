@@ -78,3 +78,16 @@ def test_integer_slope_and_intercept_stay_exact_in_int16(tmp_path):
     volume = load_volume(index_sources(tmp_path / "s16").series[0])
     assert volume.voxels.dtype == np.int16
     np.testing.assert_array_equal(volume.voxels, values * 2 - 3000)
+
+
+def test_unsigned_16_bit_values_on_both_sides_of_32767_stay_exact_in_int16(tmp_path):
+    """Stored values above 32767 (negative when read as int16) still give exact HU when the HU
+    fit int16."""
+    spec = SeriesSpec(count=2, rows=16, columns=16, RescaleIntercept=-1024.0)
+    values = np.random.default_rng(7).integers(0, 30000, (2, 16, 16))
+    values[1] += 3000  # stored values up to 32999, HU up to 31975
+    values[1, 0, 0] = 33791  # HU 32767, the int16 maximum
+    _write_16_bit(tmp_path / "u16", spec, values, signed=False)
+    volume = load_volume(index_sources(tmp_path / "u16").series[0])
+    assert volume.voxels.dtype == np.int16
+    np.testing.assert_array_equal(volume.voxels, values - 1024)

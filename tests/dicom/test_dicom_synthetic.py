@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pydicom.uid import (
 )
 
 from app.dicom import LoadError, choose_series, index_sources, load_volume, load_volume_task
+from app.dicom.loader import CHUNK_FILES
 from app.dicom.synthetic import SeriesSpec, slice_dataset, write_series
 from app.tasks import Cancelled, CancelToken, run_sync
 
@@ -338,10 +340,12 @@ def test_large_deflated_file_is_read_whole(tmp_path):
     np.testing.assert_array_equal(volume.voxels[0], _hu_of(tmp_path / "0.dcm"))
 
 
-def test_load_reports_progress_per_file(tmp_path):
-    write_series(tmp_path, SeriesSpec(count=9))
+def test_load_reports_progress_as_files_are_decoded(tmp_path):
+    # Files are decoded in chunks of at most CHUNK_FILES: progress rises chunk by chunk.
+    write_series(tmp_path, SeriesSpec(count=20))
     seen = []
     volume = run_sync(load_volume_task(_only_series(tmp_path)), seen.append)
-    assert volume.shape[0] == 9
-    assert [round(p.fraction * 9) for p in seen] == list(range(1, 10))
-    assert seen[-1].message == "loading images: 9 of 9 files"
+    assert volume.shape[0] == 20
+    sizes = [min(CHUNK_FILES, 20 - start) for start in range(0, 20, CHUNK_FILES)]
+    assert [round(p.fraction * 20) for p in seen] == list(itertools.accumulate(sizes))
+    assert seen[-1].message == "loading images: 20 of 20 files"
