@@ -63,3 +63,46 @@ class KVCacheStep:
             return  # every beam continues itself: the cache stays where it is
         keys, values = (_host(p) for p in self._past)
         self._past = (np.take(keys, index, axis=1), np.take(values, index, axis=1))
+
+
+class StaticKVCacheStep:
+    """The same step function on the fixed-shape decoder graph ("decoder_static"): a cache of
+    fixed capacity and batch that never leaves the device; the beam reorder is an input of the
+    next step; fewer beams than the graph's batch are padded. Talks to a FixedBinding (set, run,
+    get, shapes), so that on CUDA each step replays a captured CUDA graph."""
+
+    def __init__(self, binding: Any, cross_keys: np.ndarray, cross_values: np.ndarray) -> None:
+        self._binding = binding
+        self.batch = binding.shapes["input_ids"][0]
+        self.capacity = binding.shapes["cache_keys"][3]
+        for name, cross in (("cross_keys", cross_keys), ("cross_values", cross_values)):
+            binding.set(name, np.repeat(cross, self.batch, axis=1))  # (L, 1, ...) -> (L, batch, ...)
+        self._empty = np.zeros(binding.shapes["cache_keys"], dtype=binding.types["cache_keys"])
+        self.reset()
+
+    def reset(self) -> None:
+        # Masked slots are never read, but a stale NaN would still poison the attention sums.
+        self._binding.set("cache_keys", self._empty)
+        self._binding.set("cache_values", self._empty)
+        self._position = 0
+        self._beam_index = np.zeros(self.batch, dtype=np.int64)
+
+    def _padded(self, rows: np.ndarray) -> np.ndarray:
+        return np.concatenate([rows, np.repeat(rows[-1:], self.batch - len(rows), axis=0)])
+
+    def step(self, input_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        count = input_ids.shape[0]
+        if count > self.batch or self._position >= self.capacity:
+            raise ValueError(f"the fixed-shape decoder holds {self.batch} beams and {self.capacity} tokens")
+        self._binding.set("input_ids", self._padded(np.asarray(input_ids, dtype=np.int64)))
+        self._binding.set("position", np.array([self._position], dtype=np.int64))
+        self._binding.set("beam_index", self._beam_index)
+        self._binding.run()
+        self._position += 1
+        self._beam_index = np.arange(self.batch, dtype=np.int64)
+        logits = self._binding.get("logits")
+        cross = self._binding.get("cross_attention")
+        return logits[:count, -1, :], cross[:count, :, -1, :]
+
+    def reorder(self, index: np.ndarray) -> None:
+        self._beam_index = self._padded(np.asarray(index, dtype=np.int64))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -61,22 +62,42 @@ class DeviceTensor:
 class GraphSession:
     """One ONNX graph in one session; runs can be terminated from another thread."""
 
-    def __init__(self, path: Path, device: str, threads: int | None = None) -> None:
+    def __init__(self, path: Path, device: str, threads: int | None = None,
+                 cuda_graph: bool = False) -> None:
         self.path = path
         self.device = device
+        self.cuda_graph = cuda_graph and device == "cuda"
         self._lock = threading.Lock()
         self._active: ort.RunOptions | None = None
         self._terminated = False
         self._constants: dict[str, tuple[np.ndarray, Any]] = {}
         self.use_binding = device == "cuda"  # IO binding; tests may switch it on for CPU
         try:
-            self.session = _create_session(path, device, threads)
+            self.session = _create_session(path, device, threads, self.cuda_graph)
         except InferenceError:
             raise
         except Exception as exc:  # a damaged or incompatible graph: name the file
             raise PackageError(f"ONNX Runtime cannot open {path.name} on {device.upper()}: {_short(exc)}") from exc
         self.input_types = {i.name: _DTYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run_bound(self, binding: Any, graph_id: int) -> None:
+        """Run on a prepared IO binding (see FixedBinding); on a CUDA-graph session, `graph_id`
+        (1, 2, ...) names the captured graph that these very buffers replay."""
+        options = ort.RunOptions()
+        if self.cuda_graph:
+            options.add_run_config_entry("gpu_graph_id", str(graph_id))
+        with self._lock:
+            self._active, self._terminated = options, False
+        try:
+            self.session.run_with_iobinding(binding, options)
+        except Exception as exc:
+            if self._terminated:
+                raise CancelledError("stopped during a model run") from exc
+            raise
+        finally:
+            with self._lock:
+                self._active = None
 
     def run(self, feeds: Mapping[str, Any], outputs: list[str] | None = None,
             keep_dtype: Collection[str] = (), on_device: Collection[str] = ()) -> dict[str, Any]:
@@ -142,7 +163,62 @@ class GraphSession:
         return [DeviceTensor(v) if n in on_device else v.numpy() for n, v in zip(names, values, strict=True)]
 
 
-def _create_session(path: Path, device: str, threads: int | None) -> Any:
+class FixedBinding:
+    """A fixed-shape graph run again and again on the same buffers, as CUDA graphs need.
+
+    Every input and output lives in an OrtValue allocated once on the session's device; inputs
+    are updated in place between runs, outputs read after. Each pair in `swap` (input name ->
+    output name, e.g. the KV cache) has two buffers that trade places every run: what run n
+    writes, run n + 1 reads, with no copy. So there are two bindings, and on a CUDA-graph
+    session each is captured once (graph ids 1 and 2) and then replayed.
+    """
+
+    def __init__(self, graph: GraphSession, swap: Mapping[str, str]) -> None:
+        self.graph = graph
+        session, device = graph.session, graph.device
+        inputs = {i.name: i for i in session.get_inputs()}
+        outputs = {o.name: o for o in session.get_outputs()}
+        for meta in (*inputs.values(), *outputs.values()):
+            if not all(isinstance(d, int) and d > 0 for d in meta.shape):
+                raise PackageError(f"{graph.path.name}: {meta.name} has no fixed shape ({meta.shape})")
+        self.types = {n: _DTYPES.get(m.type, np.float32) for n, m in {**inputs, **outputs}.items()}
+        self.shapes = {n: tuple(m.shape) for n, m in {**inputs, **outputs}.items()}
+
+        def buffer(name: str) -> Any:
+            return ort.OrtValue.ortvalue_from_numpy(np.zeros(self.shapes[name], self.types[name]), device, 0)
+
+        self._values = {name: buffer(name) for name in inputs if name not in swap}
+        self._values |= {name: buffer(name) for name in outputs if name not in swap.values()}
+        self._pairs = {name: (buffer(name), buffer(name)) for name in swap}
+        self._bindings = []
+        for turn in (0, 1):
+            binding = session.io_binding()
+            for name in inputs:
+                value = self._pairs[name][turn] if name in swap else self._values[name]
+                binding.bind_ortvalue_input(name, value)
+            for name in outputs:
+                pair = next((i for i, o in swap.items() if o == name), None)
+                value = self._pairs[pair][1 - turn] if pair else self._values[name]
+                binding.bind_ortvalue_output(name, value)
+            self._bindings.append(binding)
+        self._turn = 0
+
+    def set(self, name: str, array: np.ndarray) -> None:
+        """Copy `array` into input `name` (for a swapped input: the buffer the next run reads)."""
+        value = self._pairs[name][self._turn] if name in self._pairs else self._values[name]
+        value.update_inplace(np.ascontiguousarray(array, dtype=self.types[name]).reshape(self.shapes[name]))
+
+    def run(self) -> None:
+        self.graph.run_bound(self._bindings[self._turn], self._turn + 1)
+        self._turn = 1 - self._turn
+
+    def get(self, name: str) -> np.ndarray:
+        """A host copy of output `name` of the last run, as float32 for float outputs."""
+        array = self._values[name].numpy()
+        return array.astype(np.float32) if array.dtype == np.float16 else array
+
+
+def _create_session(path: Path, device: str, threads: int | None, cuda_graph: bool = False) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
@@ -155,8 +231,11 @@ def _create_session(path: Path, device: str, threads: int | None) -> Any:
         # The arena grows in powers of two, not by exactly each request: the decoder's KV
         # cache grows every token (H200, same run: paper decoder 4.6 -> 4.2 ms a token, tiny
         # 1.9 -> 1.3 ms).
-        providers: list[Any] = [(CUDA, {"device_id": 0, "arena_extend_strategy": "kNextPowerOfTwo",
-                                        "cudnn_conv_algo_search": "HEURISTIC"}), CPU]
+        cuda_options = {"device_id": 0, "arena_extend_strategy": "kNextPowerOfTwo",
+                        "cudnn_conv_algo_search": "HEURISTIC"}
+        if cuda_graph:
+            cuda_options["enable_cuda_graph"] = "1"
+        providers: list[Any] = [(CUDA, cuda_options), CPU]
         with _LOG_LOCK:  # the CUDA loader prints C++ errors; our notice says it instead
             ort.set_default_logger_severity(4)
             try:
@@ -205,6 +284,8 @@ class OrtModel:
     device: str
     notices: list[str] = field(default_factory=list)
     threads: int | None = None
+    static_decoder: GraphSession | None = None
+    """The fixed-shape decoder step for CUDA graphs (CUDA only, when the package has one)."""
 
     @classmethod
     def open(cls, package: ModelPackage, device: str = "auto", threads: int | None = None) -> OrtModel:
@@ -217,7 +298,9 @@ class OrtModel:
                 notices.append("This ONNX Runtime has no CUDA provider; running on CPU.")
             else:
                 try:
-                    return cls(package, *_pair(package, "cuda", threads), "cuda", notices, threads)
+                    model = cls(package, *_pair(package, "cuda", threads), "cuda", notices, threads)
+                    model.static_decoder = _static_decoder(package, threads)
+                    return model
                 except Exception as exc:  # any CUDA start-up failure -> CPU
                     if device == "cuda":
                         notices.append(f"CUDA could not be used, running on CPU: {_short(exc).rstrip('.')}.")
@@ -232,12 +315,20 @@ class OrtModel:
         notice = f"The GPU failed during a run ({reason}); switched to CPU."
         log.warning("%s", notice)
         self.vision, self.decoder = _pair(self.package, "cpu", self.threads)
+        self.static_decoder = None
         self.device = "cpu"
         self.notices.append(notice)
+
+    def drop_static_decoder(self, reason: str) -> None:
+        """Decode with the dynamic decoder graph from now on (the static one failed)."""
+        log.warning("the fixed-shape decoder failed (%s); using the dynamic decoder graph", reason)
+        self.static_decoder = None
 
     def terminate(self) -> None:
         self.vision.terminate()
         self.decoder.terminate()
+        if self.static_decoder is not None:
+            self.static_decoder.terminate()
 
 
 def _pair(package: ModelPackage, device: str, threads: int | None) -> tuple[GraphSession, GraphSession]:
@@ -245,6 +336,24 @@ def _pair(package: ModelPackage, device: str, threads: int | None) -> tuple[Grap
     vision = GraphSession(package.graph_path("vision", precision), device, threads)
     decoder = GraphSession(package.graph_path("decoder", precision), device, threads)
     return vision, decoder
+
+
+def _static_decoder(package: ModelPackage, threads: int | None) -> GraphSession | None:
+    """The package's fixed-shape fp16 decoder on CUDA, captured as CUDA graphs where ONNX
+    Runtime can; None when the package has none, it cannot be opened (the dynamic decoder
+    graph then decodes, as before) or MEDMPT_STATIC_DECODER=0 (to compare the two)."""
+    if os.environ.get("MEDMPT_STATIC_DECODER", "").strip() == "0":
+        log.info("fixed-shape decoder turned off (MEDMPT_STATIC_DECODER=0)")
+        return None
+    if "fp16" not in package.manifest["graphs"].get("decoder_static", {}):
+        return None
+    path = package.graph_path("decoder_static", "fp16")
+    for cuda_graph in (True, False):
+        try:
+            return GraphSession(path, "cuda", threads, cuda_graph=cuda_graph)
+        except Exception as exc:  # noqa: BLE001 - the dynamic decoder still works
+            log.info("fixed-shape decoder (CUDA graphs %s) not opened: %s", "on" if cuda_graph else "off", _short(exc))
+    return None
 
 
 def _short(exc: BaseException) -> str:

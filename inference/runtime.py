@@ -21,11 +21,11 @@ import numpy as np
 
 from inference.calibration import apply_temperature
 from inference.cancel import is_cancelled
-from inference.decoder_step import KVCacheStep
+from inference.decoder_step import KVCacheStep, StaticKVCacheStep
 from inference.errors import CancelledError, InferenceError, PackageError
 from inference.explain import Explanation
 from inference.generation import beam_search
-from inference.ort_runtime import OrtModel
+from inference.ort_runtime import FixedBinding, OrtModel
 from inference.package import ModelPackage, load_package
 from inference.preprocess import CTInput, preprocess
 from inference.result import DraftProgress, ModelInfo, ReportResult, Sentence, Timings
@@ -45,6 +45,7 @@ class ReportRuntime:
         _check_graph_names(self.model, package)
         self.tokenizer = ReportTokenizer(package.tokenizer_path)
         self.requested_device = device
+        self._fixed: FixedBinding | None = None  # the static decoder's buffers, made once
         if warmup:
             self._warm_up()
 
@@ -92,8 +93,29 @@ class ReportRuntime:
         except Exception as exc:
             if self.model.device != "cuda":
                 raise
-            self.model.fall_back_to_cpu(" ".join(str(exc).split())[:160])
+            reason = " ".join(str(exc).split())[:160]
+            if self.model.static_decoder is not None:  # first without the CUDA-graph decoder
+                self._drop_static_decoder(reason)
+                return (yield from self.draft(ct, cancel))
+            self.model.fall_back_to_cpu(reason)
         return (yield from self._draft_once(ct, cancel))
+
+    def _drop_static_decoder(self, reason: str) -> None:
+        self.model.drop_static_decoder(reason)
+        self._fixed = None
+
+    def _step_function(self, vision: dict[str, np.ndarray], beams: int, max_steps: int) -> Any:
+        """The fixed-shape decoder (CUDA graphs) when the device has it and it fits the search,
+        else the dynamic KV-cache decoder."""
+        graph = self.model.static_decoder
+        if graph is not None:
+            if self._fixed is None or self._fixed.graph is not graph:
+                self._fixed = FixedBinding(graph, {"cache_keys": "next_cache_keys",
+                                                   "cache_values": "next_cache_values"})
+            step = StaticKVCacheStep(self._fixed, vision["cross_keys"], vision["cross_values"])
+            if beams <= step.batch and max_steps <= step.capacity:
+                return step
+        return KVCacheStep(self.model.decoder, vision["cross_keys"], vision["cross_values"])
 
     def _draft_once(self, ct: CTInput, cancel: Any) -> Generator[DraftProgress, None, ReportResult]:
         yield DraftProgress(0.0, "Preparing the CT for the model", "preprocess")
@@ -130,9 +152,10 @@ class ReportRuntime:
 
     def _decode(self, vision: dict[str, np.ndarray], cancel: Any) -> Generator[DraftProgress, None, Any]:
         tokens, generation = self.package.tokens, self.package.generation
-        step = KVCacheStep(self.model.decoder, vision["cross_keys"], vision["cross_values"])
         max_steps = int(min(generation.get("max_steps", 120), self.package.manifest["tokens"].get("max_length", 120)))
-        search = beam_search(step, tokens["bos"], tokens["eos"], int(generation.get("beams", 2)),
+        beams = int(generation.get("beams", 2))
+        step = self._step_function(vision, beams, max_steps)
+        search = beam_search(step, tokens["bos"], tokens["eos"], beams,
                              max_steps, bool(generation.get("no_repeat_previous", True)), cancel)
         span = _DECODE_END - _DECODE_START
         while True:
@@ -190,6 +213,13 @@ class ReportRuntime:
         vision = self.model.vision.run({"pixel_values": np.zeros((1, slices, 3, size, size), np.float32)})
         step = KVCacheStep(self.model.decoder, vision["cross_keys"], vision["cross_values"])
         step.step(np.array([[self.package.tokens["bos"]]], dtype=np.int64))
+        if self.model.static_decoder is not None:
+            try:  # ONNX Runtime captures each CUDA graph after its first runs: do them now
+                fixed = self._step_function(vision, 1, 1)
+                for _ in range(6):
+                    fixed.step(np.array([[self.package.tokens["bos"]]], dtype=np.int64))
+            except Exception as exc:  # noqa: BLE001 - the dynamic decoder still works
+                self._drop_static_decoder(" ".join(str(exc).split())[:160])
         log.info("model %s warmed up on %s in %.0f ms", self.package.name, self.device,
                  1000 * (time.perf_counter() - t0))
 

@@ -110,6 +110,9 @@ class BenchPath:
     device: str
     # The vision run with the pixels already on the device (IO binding); None where not apart.
     vision_resident: Callable[[], object] | None = None
+    # (c) decoding with the fixed-shape decoder graph (CUDA graphs); None where there is none.
+    decode_static: Callable[[int], tuple[list[int], int]] | None = None
+    static_note: str = ""
 
 
 def torch_path(model: MedMPTReportModel, pixels: np.ndarray, bos: int, args) -> BenchPath:
@@ -133,9 +136,9 @@ def torch_path(model: MedMPTReportModel, pixels: np.ndarray, bos: int, args) -> 
 
 def ort_path(package_dir: Path, pixels: np.ndarray, args) -> BenchPath:
     """(b) our runtime: ORT vision graph, then the inference package's KV-cache beam search."""
-    from inference.decoder_step import KVCacheStep
+    from inference.decoder_step import KVCacheStep, StaticKVCacheStep
     from inference.generation import beam_search
-    from inference.ort_runtime import OrtModel
+    from inference.ort_runtime import FixedBinding, OrtModel
     from inference.package import load_package
 
     package = load_package(package_dir)
@@ -159,7 +162,36 @@ def ort_path(package_dir: Path, pixels: np.ndarray, args) -> BenchPath:
         def resident():
             return runtime.vision.run({"pixel_values": pinned})
 
-    return BenchPath(vision, decode, runtime.device, resident)
+    decode_static, note = None, "no fixed-shape decoder (CPU, or the package has none)"
+    if runtime.static_decoder is not None:
+        graph = runtime.static_decoder
+        fixed = FixedBinding(graph, {"cache_keys": "next_cache_keys", "cache_values": "next_cache_values"})
+        note = f"fixed-shape decoder, CUDA graphs {'on' if graph.cuda_graph else 'off (not available)'}"
+
+        def decode_static(steps: int):
+            step = StaticKVCacheStep(fixed, cross["cross_keys"], cross["cross_values"])
+            if steps > step.capacity or args.beams > step.batch:
+                raise ValueError(f"the fixed-shape decoder holds {step.batch} beams, {step.capacity} tokens")
+            result = _drain(beam_search(step, bos, NO_EOS, args.beams, steps))
+            return list(result.tokens), result.steps
+
+    return BenchPath(vision, decode, runtime.device, resident, decode_static, note)
+
+
+def measure_static(path: BenchPath, args) -> PathTimes | None:
+    """(c): the ORT path's decode on the fixed-shape decoder, after a warm-up long enough for
+    ONNX Runtime to capture both CUDA graphs; None (with the reason printed) where there is none."""
+    if path.decode_static is None:
+        print(f"(c) {path.static_note}")
+        return None
+    try:
+        path.decode_static(min(8, args.steps))  # warm-up: each graph's first runs, then capture
+        decode_ms, (tokens, steps) = _timed_ms(lambda: path.decode_static(args.steps))
+    except ValueError as exc:
+        print(f"(c) not measured: {exc}")
+        return None
+    print(f"(c) {path.static_note}")
+    return PathTimes(0.0, decode_ms, steps, tokens)
 
 
 def measure(path: BenchPath, other: BenchPath, args) -> tuple[PathTimes, PathTimes]:
@@ -208,7 +240,8 @@ def _peak(args, device: str) -> tuple[float | None, str]:
     return None, "unknown (pass --peak-tflops)"
 
 
-def report(config: MedMPTConfig, a: PathTimes, b: PathTimes, args, ort_device: str) -> None:
+def report(config: MedMPTConfig, a: PathTimes, b: PathTimes, args, ort_device: str,
+           c: PathTimes | None = None) -> None:
     """Print the comparison table, ratios and vision utilisation."""
     print(f"medmpt bench infer: config {config.config_name}, device {args.device} (ORT on {ort_device}), "
           f"beam {args.beams}, {args.steps} steps, threads {args.threads or 'default'}")
@@ -221,6 +254,11 @@ def report(config: MedMPTConfig, a: PathTimes, b: PathTimes, args, ort_device: s
     print(f"{'decoded steps':34}{a.steps:22d}{b.steps:20d}")
     same = a.tokens == b.tokens
     print(f"same tokens: {'yes' if same else 'no'}")
+    if c is not None:
+        whole = b.vision_ms + c.decode_ms
+        print(f"(c) ORT, fixed-shape decoder: {c.token_ms:.2f} ms per token (b/c {b.token_ms / c.token_ms:.2f}), "
+              f"whole report {whole:.1f} ms with (b)'s vision (a/c {a.report_ms / whole:.2f}); "
+              f"same tokens as (b): {'yes' if c.tokens == b.tokens else 'no'}")
     tflop = 2 * vision_macs(config) / 1e12
     peak, source = _peak(args, args.device)
     for name, ms in (("(a)", a.vision_ms), ("(b)", b.vision_ms)):
@@ -254,6 +292,7 @@ def run(args: argparse.Namespace) -> int:
         theirs = torch_path(model, pixels, bos, args)
         ours = ort_path(package, pixels, args)
         a, b = measure(theirs, ours, args)
+        c = measure_static(ours, args)
         ort_device = ours.device
-    report(model.config, a, b, args, ort_device)
+    report(model.config, a, b, args, ort_device, c)
     return 0

@@ -16,16 +16,19 @@ from onnx_ir.passes.common import TopologicalSortPass
 from onnxruntime.transformers.float16 import convert_float_to_float16
 from onnxruntime.transformers.optimizer import optimize_model
 
-from models.medmpt.model import MedMPTReportModel, VisionGraph, decoder_step
+from models.medmpt.model import MedMPTReportModel, VisionGraph, decoder_step, static_decoder_step
 
 OPSET = 17
 DECODER_INPUTS = ["input_ids", "past_keys", "past_values", "cross_keys", "cross_values"]
 DECODER_OUTPUTS = ["logits", "present_keys", "present_values", "cross_attention"]
+STATIC_DECODER_INPUTS = ["input_ids", "position", "beam_index", "cache_keys", "cache_values",
+                         "cross_keys", "cross_values"]
+STATIC_DECODER_OUTPUTS = ["logits", "next_cache_keys", "next_cache_values", "cross_attention"]
 # Kept in float32 inside fp16 graphs (inputs/outputs stay float16): numerically sensitive ops.
 FP16_KEEP_FP32 = ["LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt", "Erf", "Range"]
 # Float32 inputs of the fp16 graphs. The vision input is 19 MB of pixels: casting it on the host
 # costs more than the whole fp16 vision run on a GPU, so the graph casts it on the device.
-FP16_FLOAT32_IO = {"vision": ("pixel_values",), "decoder": ()}
+FP16_FLOAT32_IO = {"vision": ("pixel_values",), "decoder": (), "decoder_static": ()}
 
 
 def _export(module, args, path: Path, inputs, outputs, dynamic_axes) -> Path:
@@ -71,6 +74,21 @@ def export_decoder(model: MedMPTReportModel, path: Path) -> Path:
     }
     return _export(decoder_step(model), (ids, cache, cache, cross, cross), path,
                    DECODER_INPUTS, DECODER_OUTPUTS, axes)
+
+
+def export_decoder_static(model: MedMPTReportModel, path: Path, batch: int, capacity: int) -> Path:
+    """Write the fixed-shape decoder step (docs/model-package.md, "decoder_static"): `batch`
+    beams, a KV cache of `capacity` slots. No dynamic axis, so ONNX Runtime can capture the
+    step as one CUDA graph and replay it at every token."""
+    config = model.config
+    layers, heads, dh = config.text_layers, config.text_heads, config.text_head_dim
+    ids = torch.full((batch, 1), 5, dtype=torch.long)
+    position = torch.zeros(1, dtype=torch.long)
+    beam_index = torch.zeros(batch, dtype=torch.long)
+    cache = torch.zeros(layers, batch, heads, capacity, dh)
+    cross = torch.zeros(layers, batch, heads, config.num_slices, dh)
+    return _export(static_decoder_step(model), (ids, position, beam_index, cache, cache, cross, cross),
+                   path, STATIC_DECODER_INPUTS, STATIC_DECODER_OUTPUTS, {})
 
 
 def convert_fp16(src: Path, dst: Path, keep_float32: tuple[str, ...] = (),

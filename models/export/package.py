@@ -22,6 +22,7 @@ from models.export.onnx_export import (
     OPSET,
     convert_fp16,
     export_decoder,
+    export_decoder_static,
     export_vision,
 )
 from models.medmpt.model import MedMPTReportModel
@@ -30,6 +31,8 @@ from models.medmpt.tokenizer import special_ids
 FORMAT = "medmpt-package/1"
 GRAPHS = {"vision": {"fp32": "vision.onnx", "fp16": "vision.fp16.onnx"},
           "decoder": {"fp32": "decoder.onnx", "fp16": "decoder.fp16.onnx"}}
+STATIC_DECODER = "decoder_static.fp16.onnx"
+"""The fixed-shape decoder step for CUDA graphs (fp16 only: only CUDA runs it)."""
 # The reference preprocessing, as the runtime implements it: one definition for both sides.
 PREPROCESSING = copy.deepcopy(DEFAULT_PREPROCESSING)
 GENERATION = {"beams": 2, "max_steps": 120, "no_repeat_previous": True, "length_penalty": 0.0}
@@ -50,7 +53,7 @@ class PackageInfo:
     max_length: int = 120
 
 
-PACKAGE_FILES = ("manifest.json", "tokenizer.json", "MODEL_CARD.md",
+PACKAGE_FILES = ("manifest.json", "tokenizer.json", "MODEL_CARD.md", STATIC_DECODER,
                  *(name for files in GRAPHS.values() for name in files.values()))
 
 
@@ -91,14 +94,44 @@ def write_package(model: MedMPTReportModel, tokenizer: Tokenizer, out_dir: Path,
                          fuse=_fusion_shape(config.architecture(), kind))
         else:
             files.pop("fp16")
+    if fp16:
+        graphs["decoder_static"] = {"fp16": write_static_decoder(model, out)}
     (out / "MODEL_CARD.md").write_text(model_card(config.architecture(), info), encoding="utf-8")
     manifest = build_manifest(model, tokenizer, info, graphs, out)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return out
 
 
+def write_static_decoder(model: MedMPTReportModel, folder: Path) -> str:
+    """Export the fixed-shape fp16 decoder step into `folder` (batch = the beams, capacity =
+    the most tokens a report may have); returns its file name."""
+    config = model.config
+    fp32 = Path(folder) / (STATIC_DECODER + ".fp32.tmp")
+    try:
+        export_decoder_static(model, fp32, batch=int(GENERATION["beams"]),
+                              capacity=int(GENERATION["max_steps"]))
+        convert_fp16(fp32, Path(folder) / STATIC_DECODER, FP16_FLOAT32_IO["decoder_static"],
+                     fuse=(config.text_heads, config.text_width))
+    finally:
+        fp32.unlink(missing_ok=True)
+    return STATIC_DECODER
+
+
+def add_static_decoder(package: Path, model: MedMPTReportModel) -> str:
+    """Add the fixed-shape decoder to a package written before it existed, from the torch model
+    with the package's weights (the caller checks that they are); the manifest is replaced last,
+    in one step. Returns the file name."""
+    folder = Path(package)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    name = write_static_decoder(model, folder)
+    manifest["graphs"]["decoder_static"] = {"fp16": name}
+    manifest["files"][name] = sha256_file(folder / name)
+    replace_manifest(folder, manifest)
+    return name
+
+
 def _fusion_shape(architecture: dict, kind: str) -> tuple[int, int]:
-    prefix = "vision" if kind == "vision" else "text"
+    prefix = "vision" if kind == "vision" else "text"  # decoder, decoder_static: text
     return int(architecture[f"{prefix}_heads"]), int(architecture[f"{prefix}_width"])
 
 
@@ -112,7 +145,7 @@ def refresh_fp16_graphs(package: Path) -> list[str]:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     pending = {}
     for kind, files in manifest["graphs"].items():
-        if "fp16" in files:
+        if "fp16" in files and "fp32" in files:  # not decoder_static: exported from torch only
             fresh = folder / (files["fp16"] + ".new")
             convert_fp16(folder / files["fp32"], fresh, FP16_FLOAT32_IO[kind],
                          fuse=_fusion_shape(manifest["architecture"], kind))

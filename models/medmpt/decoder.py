@@ -119,3 +119,41 @@ class DecoderStep(nn.Module):
             x = layer.output.LayerNorm(layer.output.dense(layer.intermediate(x)) + x)
         logits = self.decoder.bert.cls(x)
         return logits, torch.stack(new_keys), torch.stack(new_values), torch.stack(cross_maps, 1)
+
+
+class StaticDecoderStep(DecoderStep):
+    """One decoding step on a KV cache of fixed capacity, for CUDA graphs: every shape is the
+    same at every step, so one captured graph can be replayed for the whole report.
+
+    The cache rows are first taken in `beam_index` order (the beam reorder runs in the graph,
+    so the cache never leaves the device); the new token's keys/values are written at slot
+    `position` (its position in the text), and slots after it are masked. With the same
+    weights it gives the logits of `DecoderStep` fed the first `position` cache slots.
+    """
+
+    def forward(self, input_ids, position, beam_index, cache_keys, cache_values, cross_keys, cross_values):
+        emb = self.decoder.bert.bert.embeddings
+        x = emb.word_embeddings(input_ids) + emb.position_embeddings(position).unsqueeze(0)
+        x = emb.LayerNorm(x + emb.token_type_embeddings.weight[0])
+        slots = torch.arange(cache_keys.shape[3], device=input_ids.device)
+        write = (slots == position).view(1, 1, -1, 1)
+        bias = (slots > position).to(x.dtype).view(1, 1, 1, -1) * NEG
+        new_keys, new_values, cross_maps = [], [], []
+        for index, layer in enumerate(self.decoder.bert.bert.encoder.layer):
+            sa = layer.attention.self
+            keys = torch.where(write, _heads(sa.key(x), self.heads), cache_keys[index].index_select(0, beam_index))
+            values = torch.where(write, _heads(sa.value(x), self.heads),
+                                 cache_values[index].index_select(0, beam_index))
+            new_keys.append(keys)
+            new_values.append(values)
+            context, _ = self._attend(_heads(sa.query(x), self.heads), keys, values, bias)
+            out = layer.attention.output
+            x = out.LayerNorm(out.dense(_merge(context)) + x)
+            ca = layer.crossattention
+            context, weights = self._attend(_heads(ca.self.query(x), self.heads),
+                                            cross_keys[index], cross_values[index])
+            cross_maps.append(weights.mean(dim=1))
+            x = ca.output.LayerNorm(ca.output.dense(_merge(context)) + x)
+            x = layer.output.LayerNorm(layer.output.dense(layer.intermediate(x)) + x)
+        logits = self.decoder.bert.cls(x)
+        return logits, torch.stack(new_keys), torch.stack(new_values), torch.stack(cross_maps, 1)

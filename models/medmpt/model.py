@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from models.medmpt.config import MedMPTConfig, get_config
-from models.medmpt.decoder import DecoderStep, TextDecoder, cross_keys_values
+from models.medmpt.decoder import DecoderStep, StaticDecoderStep, TextDecoder, cross_keys_values
 from models.medmpt.vision import SliceEncoder, SliceFusion, attention_rollout
 
 REPORT_PREFIXES = ("vision_encoder_q.", "vision_fusion_q.", "vision_to_text.", "text_decoder.")
@@ -89,3 +89,8 @@ def build_model(config: MedMPTConfig | str = "tiny", seed: int | None = 0) -> Me
 def decoder_step(model: MedMPTReportModel) -> DecoderStep:
     """The exported decoder-step module (shares the model's weights)."""
     return DecoderStep(model.text_decoder).eval()
+
+
+def static_decoder_step(model: MedMPTReportModel) -> StaticDecoderStep:
+    """The exported fixed-shape decoder-step module for CUDA graphs (shares the weights)."""
+    return StaticDecoderStep(model.text_decoder).eval()

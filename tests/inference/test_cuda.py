@@ -21,3 +21,18 @@ def test_cuda_draft_matches_cpu(random_package, small_ct):
             assert abs(on_gpu.diagnosis[head][name] - p) < 1e-2
     agree = np.mean([a == b for a, b in zip(on_gpu.tokens, on_cpu.tokens, strict=False)])
     assert agree > 0.8
+
+
+def test_cuda_graph_decoder_is_used_and_writes_what_the_dynamic_decoder_writes(random_package, small_ct, caplog):
+    """The fixed-shape decoder opens with CUDA graphs on, survives warm-up and two drafts (the
+    captured graphs replayed), and writes the dynamic CUDA decoder's report."""
+    from inference.runtime import ReportRuntime
+
+    runtime = ReportRuntime.load(random_package, device="cuda")
+    assert runtime.model.static_decoder is not None, caplog.text
+    assert runtime.model.static_decoder.cuda_graph, caplog.text
+    first, second = runtime.draft_sync(small_ct), runtime.draft_sync(small_ct)
+    assert runtime.model.static_decoder is not None, caplog.text  # never dropped
+    assert first.tokens == second.tokens
+    runtime.model.drop_static_decoder("compare with the dynamic decoder")
+    assert runtime.draft_sync(small_ct).tokens == first.tokens

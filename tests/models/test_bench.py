@@ -29,6 +29,29 @@ def test_bench_infer_prints_both_paths_side_by_side(capsys):
     assert "% of peak 1 TFLOP/s" in out
 
 
+@pytest.mark.slow
+def test_bench_infer_times_the_fixed_shape_decoder_where_there_is_one(monkeypatch, capsys):
+    """On a GPU, (c) decodes with the fixed-shape decoder (CUDA graphs); here its fp16 graph
+    stands in on the CPU, with the same buffers and binding."""
+    import models.bench_infer as bench
+    from inference.ort_runtime import GraphSession, OrtModel
+
+    build, open_model = bench.build_bench_package, OrtModel.open.__func__
+    monkeypatch.setattr(bench, "build_bench_package", lambda c, s, f, fp16: build(c, s, f, True))
+
+    def with_static(cls, package, device="auto", threads=None):
+        model = open_model(cls, package, device, threads)
+        model.static_decoder = GraphSession(package.graph_path("decoder_static", "fp16"), "cpu")
+        return model
+
+    monkeypatch.setattr(OrtModel, "open", classmethod(with_static))
+    assert main(["bench", "infer", "--config", "tiny", "--steps", "5", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "(c) fixed-shape decoder, CUDA graphs off" in out
+    line = next(line for line in out.splitlines() if line.startswith("(c) ORT, fixed-shape decoder"))
+    assert "ms per token" in line and "same tokens as (b): yes" in line
+
+
 def test_bench_infer_refuses_bad_arguments(capsys):
     assert main(["bench", "infer", "--steps", "0"]) == 2
     assert "--steps" in capsys.readouterr().err

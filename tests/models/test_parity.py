@@ -7,6 +7,8 @@ import torch
 
 from models.medmpt.generate import greedy_full_prefix
 
+from .conftest import open_session
+
 FP32_TOL = 1e-4
 FP16_TOL = 1e-2
 
@@ -167,3 +169,39 @@ def test_bound_kv_cache_stays_on_the_device_until_the_beams_swap(tiny_package, v
         ids = np.array([[17], [40]], dtype=np.int64)
     assert where == [False, True, True, False, True]
     assert all(isinstance(p, np.ndarray) for p in steps[False]._past)
+
+
+def test_fixed_shape_decoder_matches_the_dynamic_decoder_step_by_step(tmp_path, tiny_package, tiny_model, sessions, vision_ort):
+    """The fixed-shape decoder (for CUDA graphs) against the dynamic one: the beam reorder as an
+    input, the cache slots after the position masked. fp32 within 1e-4, the package's fp16
+    graph within 1e-2, at every step of a search whose beams swap."""
+    from models.export.onnx_export import export_decoder_static
+
+    capacity = 8
+    static = open_session(export_decoder_static(tiny_model, tmp_path / "static.onnx", 2, capacity))
+    half = open_session(tiny_package / "decoder_static.fp16.onnx")
+    dynamic = sessions["decoder.onnx"]
+    cross = {n: np.repeat(vision_ort[n], 2, axis=1) for n in ("cross_keys", "cross_values")}
+    layers, _, heads, _, dh = cross["cross_keys"].shape
+    past = np.zeros((layers, 2, heads, 0, dh), np.float32)
+    cache = {"cache_keys": np.zeros((layers, 2, heads, capacity, dh), np.float32)}
+    cache["cache_values"] = cache["cache_keys"].copy()
+    cache_half = {k: np.zeros((layers, 2, heads, 120, dh), np.float16) for k in cache}
+    keys = values = past
+    rng = np.random.default_rng(3)
+    for position, order in enumerate(([0, 0], [0, 0], [1, 0], [1, 1], [0, 1], [1, 0])):
+        ids = np.full((2, 1), 2) if position == 0 else rng.integers(4, 200, (2, 1))
+        order = np.array(order)
+        keys, values = keys[:, order], values[:, order]
+        logits, keys, values, attention = dynamic.run(None, {"input_ids": ids, "past_keys": keys,
+                                                             "past_values": values, **cross})
+        feeds = {"input_ids": ids, "position": np.array([position]), "beam_index": order, **cross}
+        s_logits, s_keys, s_values, s_attention = static.run(None, {**feeds, **cache})
+        cache = {"cache_keys": s_keys, "cache_values": s_values}
+        np.testing.assert_allclose(s_logits, logits, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(s_attention, attention, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(s_keys[:, :, :, : position + 1], keys, rtol=0, atol=1e-5)
+        h_feeds = {**feeds, **{k: v.astype(np.float16) for k, v in cross.items()}, **cache_half}
+        h_logits, h_keys, h_values, _ = half.run(None, h_feeds)
+        cache_half = {"cache_keys": h_keys, "cache_values": h_values}
+        np.testing.assert_allclose(h_logits.astype(np.float32), logits, rtol=0, atol=FP16_TOL)

@@ -1,0 +1,130 @@
+"""The fixed-shape decoder (CUDA graphs on a GPU) writes what the dynamic decoder writes.
+
+Checked on the CPU with the bundled model's fp16 graphs and the demo study: the same fixed
+buffers, bound once and swapped every step, that a GPU replays as captured CUDA graphs. A
+failing fixed-shape decoder must cost nothing but its speed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "models" / "packages" / "medmpt-tiny-phantom"
+DEMO = REPO / "resources" / "demo"
+SWAP = {"cache_keys": "next_cache_keys", "cache_values": "next_cache_values"}
+
+
+def _decode(step, tokens, beams=2, max_steps=120):
+    from inference.generation import beam_search
+
+    search = beam_search(step, tokens["bos"], tokens["eos"], beams, max_steps)
+    while True:
+        try:
+            next(search)
+        except StopIteration as stop:
+            return stop.value
+
+
+@pytest.fixture(scope="module")
+def setup():
+    from app.cli_report import load_series_volume
+    from app.drafting import ct_input
+    from inference.ort_runtime import FixedBinding, GraphSession
+    from inference.package import load_package
+    from inference.preprocess import preprocess
+
+    package = load_package(PACKAGE)
+    volume, _ = load_series_volume(str(DEMO), None)
+    pixels = preprocess(ct_input(volume), package.preprocessing).pixel_values
+    vision = GraphSession(package.graph_path("vision", "fp16"), "cpu", threads=2)
+    vision.use_binding = True
+    decoder = GraphSession(package.graph_path("decoder", "fp16"), "cpu", threads=2)
+    decoder.use_binding = True
+    static = GraphSession(package.graph_path("decoder_static", "fp16"), "cpu", threads=2)
+    return package, vision.run({"pixel_values": pixels}), decoder, FixedBinding(static, SWAP), volume
+
+
+def test_the_package_pins_a_fixed_shape_decoder_for_the_search():
+    from inference.package import load_package
+
+    package = load_package(PACKAGE)
+    assert package.manifest["graphs"]["decoder_static"] == {"fp16": "decoder_static.fp16.onnx"}
+    assert "decoder_static.fp16.onnx" in package.manifest["files"]
+
+
+def test_fixed_shape_decoder_writes_the_same_report_with_the_same_attention(setup):
+    from inference.decoder_step import KVCacheStep, StaticKVCacheStep
+
+    package, out, decoder, fixed, _ = setup
+    tokens = package.manifest["tokens"]
+    dynamic = _decode(KVCacheStep(decoder, out["cross_keys"], out["cross_values"]), tokens)
+    step = StaticKVCacheStep(fixed, out["cross_keys"], out["cross_values"])
+    assert (step.batch, step.capacity) == (2, 120)
+    static = _decode(step, tokens)
+    assert len(dynamic.tokens) > 10
+    assert static.tokens == dynamic.tokens
+    assert static.score == pytest.approx(dynamic.score, abs=1e-2)
+    np.testing.assert_allclose(static.cross_attention, dynamic.cross_attention, atol=2e-3)
+    # The buffers are reused: a second report (after reset) is the same again, and greedy
+    # decoding (one beam, padded to the graph's two) agrees with the dynamic decoder too.
+    assert _decode(step, tokens).tokens == dynamic.tokens
+    greedy = _decode(KVCacheStep(decoder, out["cross_keys"], out["cross_values"]), tokens, beams=1)
+    assert _decode(step, tokens, beams=1).tokens == greedy.tokens
+
+
+def test_stale_values_in_the_cache_do_not_reach_the_next_report(setup):
+    from inference.decoder_step import KVCacheStep, StaticKVCacheStep
+
+    package, out, decoder, fixed, _ = setup
+    tokens = package.manifest["tokens"]
+    step = StaticKVCacheStep(fixed, out["cross_keys"], out["cross_values"])
+    for name in SWAP:  # as if a failed run had left NaN in both buffers
+        fixed.set(name, np.full(fixed.shapes[name], np.nan, np.float16))
+        fixed.run()
+    dynamic = _decode(KVCacheStep(decoder, out["cross_keys"], out["cross_values"]), tokens)
+    assert _decode(step, tokens).tokens == dynamic.tokens
+
+
+def test_a_failing_fixed_shape_decoder_is_dropped_and_the_draft_still_made(setup, caplog):
+    from app.drafting import ct_input
+    from inference.ort_runtime import GraphSession
+    from inference.runtime import ReportRuntime
+
+    package, _, _, _, volume = setup
+    runtime = ReportRuntime.load(PACKAGE, device="cpu", warmup=False)
+    expected = runtime.draft_sync(ct_input(volume)).text
+
+    class Broken(GraphSession):
+        def run_bound(self, binding, graph_id):
+            raise RuntimeError("CUDA graph capture failed (simulated)")
+
+    # As on a GPU: the CUDA sessions (here CPU sessions standing in) with a fixed-shape decoder
+    # whose runs fail. The draft retries with the dynamic decoder, on the same device.
+    runtime.model.device = "cuda"
+    runtime.model.static_decoder = Broken(package.graph_path("decoder_static", "fp16"), "cpu")
+    result = runtime.draft_sync(ct_input(volume))
+    assert result.text == expected
+    assert runtime.model.static_decoder is None and runtime.model.device == "cuda"
+    assert "fixed-shape decoder failed" in caplog.text
+
+
+def test_the_fixed_shape_decoder_is_opened_only_where_it_can_run(monkeypatch, caplog):
+    """No CUDA here: opening it fails, with and without CUDA graphs, and the runtime goes on
+    without it; MEDMPT_STATIC_DECODER=0 turns it off (to compare the two decoders on a GPU)."""
+    import logging
+
+    from inference.ort_runtime import _static_decoder
+    from inference.package import load_package
+
+    package = load_package(PACKAGE)
+    with caplog.at_level(logging.INFO, logger="inference.ort_runtime"):
+        assert _static_decoder(package, threads=1) is None
+    assert "CUDA graphs on) not opened" in caplog.text and "CUDA graphs off) not opened" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("MEDMPT_STATIC_DECODER", "0")
+    with caplog.at_level(logging.INFO, logger="inference.ort_runtime"):
+        assert _static_decoder(package, threads=1) is None
+    assert "turned off" in caplog.text
