@@ -63,17 +63,18 @@ class GraphSession:
     """One ONNX graph in one session; runs can be terminated from another thread."""
 
     def __init__(self, path: Path, device: str, threads: int | None = None,
-                 cuda_graph: bool = False) -> None:
+                 cuda_graph: bool = False, fixed_dims: Mapping[str, int] | None = None) -> None:
         self.path = path
         self.device = device
         self.cuda_graph = cuda_graph and device == "cuda"
+        self.fixed_dims = dict(fixed_dims or {})  # named dynamic axes fixed at load (batch: 1)
         self._lock = threading.Lock()
         self._active: ort.RunOptions | None = None
         self._terminated = False
         self._constants: dict[str, tuple[np.ndarray, Any]] = {}
         self.use_binding = device == "cuda"  # IO binding; tests may switch it on for CPU
         try:
-            self.session = _create_session(path, device, threads, self.cuda_graph)
+            self.session = _create_session(path, device, threads, self.cuda_graph, self.fixed_dims)
         except InferenceError:
             raise
         except Exception as exc:  # a damaged or incompatible graph: name the file
@@ -191,7 +192,7 @@ class FixedBinding:
         self._values |= {name: buffer(name) for name in outputs if name not in swap.values()}
         self._pairs = {name: (buffer(name), buffer(name)) for name in swap}
         self._bindings = []
-        for turn in (0, 1):
+        for turn in (0, 1) if swap else (0,):
             binding = session.io_binding()
             for name in inputs:
                 value = self._pairs[name][turn] if name in swap else self._values[name]
@@ -210,7 +211,11 @@ class FixedBinding:
 
     def run(self) -> None:
         self.graph.run_bound(self._bindings[self._turn], self._turn + 1)
-        self._turn = 1 - self._turn
+        self._turn = (self._turn + 1) % len(self._bindings)
+
+    def outputs(self) -> dict[str, np.ndarray]:
+        """Host copies of every output of the last run (float outputs as float32)."""
+        return {name: self.get(name) for name in self.graph.output_names}
 
     def get(self, name: str) -> np.ndarray:
         """A host copy of output `name` of the last run, as float32 for float outputs."""
@@ -218,8 +223,12 @@ class FixedBinding:
         return array.astype(np.float32) if array.dtype == np.float16 else array
 
 
-def _create_session(path: Path, device: str, threads: int | None, cuda_graph: bool = False) -> Any:
+def _create_session(path: Path, device: str, threads: int | None, cuda_graph: bool = False,
+                    fixed_dims: Mapping[str, int] | None = None) -> Any:
     options = ort.SessionOptions()
+    for name, size in (fixed_dims or {}).items():
+        # Every shape is then known at load: ONNX Runtime folds the shape arithmetic away.
+        options.add_free_dimension_override_by_name(name, size)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     # Idle ORT workers must not spin: numpy preprocessing runs between model runs on the same cores.
@@ -286,6 +295,8 @@ class OrtModel:
     threads: int | None = None
     static_decoder: GraphSession | None = None
     """The fixed-shape decoder step for CUDA graphs (CUDA only, when the package has one)."""
+    fixed_vision: GraphSession | None = None
+    """The fp16 vision graph with its batch fixed at one scan, for a CUDA graph (CUDA only)."""
 
     @classmethod
     def open(cls, package: ModelPackage, device: str = "auto", threads: int | None = None) -> OrtModel:
@@ -300,6 +311,7 @@ class OrtModel:
                 try:
                     model = cls(package, *_pair(package, "cuda", threads), "cuda", notices, threads)
                     model.static_decoder = _static_decoder(package, threads)
+                    model.fixed_vision = _fixed_vision(package, threads)
                     return model
                 except Exception as exc:  # any CUDA start-up failure -> CPU
                     if device == "cuda":
@@ -315,9 +327,14 @@ class OrtModel:
         notice = f"The GPU failed during a run ({reason}); switched to CPU."
         log.warning("%s", notice)
         self.vision, self.decoder = _pair(self.package, "cpu", self.threads)
-        self.static_decoder = None
+        self.static_decoder = self.fixed_vision = None
         self.device = "cpu"
         self.notices.append(notice)
+
+    def drop_fixed_vision(self, reason: str) -> None:
+        """Run the vision graph the ordinary way from now on (its CUDA graph failed)."""
+        log.warning("the one-scan vision graph failed (%s); using the ordinary vision session", reason)
+        self.fixed_vision = None
 
     def drop_static_decoder(self, reason: str) -> None:
         """Decode with the dynamic decoder graph from now on (the static one failed)."""
@@ -327,8 +344,9 @@ class OrtModel:
     def terminate(self) -> None:
         self.vision.terminate()
         self.decoder.terminate()
-        if self.static_decoder is not None:
-            self.static_decoder.terminate()
+        for graph in (self.static_decoder, self.fixed_vision):
+            if graph is not None:
+                graph.terminate()
 
 
 def _pair(package: ModelPackage, device: str, threads: int | None) -> tuple[GraphSession, GraphSession]:
@@ -338,12 +356,28 @@ def _pair(package: ModelPackage, device: str, threads: int | None) -> tuple[Grap
     return vision, decoder
 
 
+def _fixed_vision(package: ModelPackage, threads: int | None) -> GraphSession | None:
+    """A second session of the fp16 vision graph with its batch fixed at 1, so that ONNX
+    Runtime folds its shape arithmetic and can capture one scan as a CUDA graph (without the
+    capture where CUDA lacks an operator); None where it cannot be opened or
+    MEDMPT_CUDA_GRAPHS=0."""
+    if os.environ.get("MEDMPT_CUDA_GRAPHS", "").strip() == "0":
+        return None
+    for cuda_graph in (True, False):  # fixed shapes alone still fold the shape arithmetic
+        try:
+            return GraphSession(package.graph_path("vision", "fp16"), "cuda", threads,
+                                cuda_graph=cuda_graph, fixed_dims={"batch": 1})
+        except Exception as exc:  # noqa: BLE001 - the ordinary vision session still works
+            log.info("one-scan vision graph (CUDA graph %s) not opened: %s", "on" if cuda_graph else "off", _short(exc))
+    return None
+
+
 def _static_decoder(package: ModelPackage, threads: int | None) -> GraphSession | None:
     """The package's fixed-shape fp16 decoder on CUDA, captured as CUDA graphs where ONNX
     Runtime can; None when the package has none, it cannot be opened (the dynamic decoder
-    graph then decodes, as before) or MEDMPT_STATIC_DECODER=0 (to compare the two)."""
-    if os.environ.get("MEDMPT_STATIC_DECODER", "").strip() == "0":
-        log.info("fixed-shape decoder turned off (MEDMPT_STATIC_DECODER=0)")
+    graph then decodes, as before) or MEDMPT_CUDA_GRAPHS=0 (to compare the two)."""
+    if os.environ.get("MEDMPT_CUDA_GRAPHS", "").strip() == "0":
+        log.info("CUDA graphs turned off (MEDMPT_CUDA_GRAPHS=0)")
         return None
     if "fp16" not in package.manifest["graphs"].get("decoder_static", {}):
         return None

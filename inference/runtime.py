@@ -46,6 +46,7 @@ class ReportRuntime:
         self.tokenizer = ReportTokenizer(package.tokenizer_path)
         self.requested_device = device
         self._fixed: FixedBinding | None = None  # the static decoder's buffers, made once
+        self._fixed_vision: FixedBinding | None = None  # the one-scan vision graph's buffers
         if warmup:
             self._warm_up()
 
@@ -100,6 +101,26 @@ class ReportRuntime:
             self.model.fall_back_to_cpu(reason)
         return (yield from self._draft_once(ct, cancel))
 
+    def _vision(self, pixel_values: np.ndarray) -> dict[str, np.ndarray]:
+        """The vision outputs for one scan: on the one-scan graph (a replayed CUDA graph) where
+        there is one, else on the ordinary session; a failure of the former drops it for good
+        and runs the latter."""
+        graph = self.model.fixed_vision
+        if graph is None or pixel_values.shape[0] != 1:
+            return self.model.vision.run({"pixel_values": pixel_values})
+        try:
+            if self._fixed_vision is None or self._fixed_vision.graph is not graph:
+                self._fixed_vision = FixedBinding(graph, {})
+            self._fixed_vision.set("pixel_values", pixel_values)
+            self._fixed_vision.run()
+            return self._fixed_vision.outputs()
+        except InferenceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the ordinary session runs the same graph
+            self.model.drop_fixed_vision(" ".join(str(exc).split())[:160])
+            self._fixed_vision = None
+            return self.model.vision.run({"pixel_values": pixel_values})
+
     def _drop_static_decoder(self, reason: str) -> None:
         self.model.drop_static_decoder(reason)
         self._fixed = None
@@ -125,7 +146,7 @@ class ReportRuntime:
         _raise_if_cancelled(cancel, 0)
         yield DraftProgress(_VISION_START, f"Reading the scan on {self.device.upper()}", "vision")
         with self._terminate_on_cancel(cancel):
-            vision = self.model.vision.run({"pixel_values": prepared.pixel_values})
+            vision = self._vision(prepared.pixel_values)
         t2 = time.perf_counter()
         decoded = yield from self._decode(vision, cancel)
         t3 = time.perf_counter()
@@ -171,7 +192,7 @@ class ReportRuntime:
         """The diagnosis heads alone (no report): {head: {class: probability}}; `calibrated`
         False gives the graph's own probabilities (for fitting a calibration)."""
         prepared = preprocess(ct, self.package.preprocessing)
-        return self._diagnosis(self.model.vision.run({"pixel_values": prepared.pixel_values}), calibrated)
+        return self._diagnosis(self._vision(prepared.pixel_values), calibrated)
 
     def _diagnosis(self, vision: dict[str, np.ndarray], calibrated: bool = True) -> dict[str, dict[str, float]]:
         result = {}
@@ -210,7 +231,11 @@ class ReportRuntime:
         size = int(self.package.preprocessing["image_size"])
         slices = int(self.package.preprocessing["num_slices"])
         t0 = time.perf_counter()
-        vision = self.model.vision.run({"pixel_values": np.zeros((1, slices, 3, size, size), np.float32)})
+        pixels = np.zeros((1, slices, 3, size, size), np.float32)
+        vision = self.model.vision.run({"pixel_values": pixels})
+        if self.model.fixed_vision is not None:
+            for _ in range(3):  # ONNX Runtime captures the CUDA graph after the first runs
+                self._vision(pixels)
         step = KVCacheStep(self.model.decoder, vision["cross_keys"], vision["cross_values"])
         step.step(np.array([[self.package.tokens["bos"]]], dtype=np.int64))
         if self.model.static_decoder is not None:

@@ -58,8 +58,8 @@ step infer-$big 240 "$py" -m app.cli bench infer --config "$big" --device "$devi
   --keep-package /tmp/paper-package
 step infer-tiny 90 "$py" -m app.cli bench infer --config tiny --device "$device" --repeats "$repeats"
 step report-$big 150 "$py" -m app.cli bench report "$data" --device "$device" --model /tmp/paper-package --runs 5
-# The same without the fixed-shape (CUDA-graph) decoder: the dynamic KV-cache decoder, side by side.
-MEDMPT_STATIC_DECODER=0 step report-$big-dynamic 150 "$py" -m app.cli bench report "$data" --device "$device" \
+# The same without CUDA graphs (the dynamic KV-cache decoder, the ordinary vision session), side by side.
+MEDMPT_CUDA_GRAPHS=0 step report-$big-dynamic 150 "$py" -m app.cli bench report "$data" --device "$device" \
   --model /tmp/paper-package --runs 5
 step report-tiny 90 "$py" -m app.cli bench report "$data" --device "$device" --runs 5
 step cuda-test 120 "$py" -m pytest -c /dev/null --rootdir . --import-mode=importlib -p no:cacheprovider -q -rs \

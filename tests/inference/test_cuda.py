@@ -24,15 +24,17 @@ def test_cuda_draft_matches_cpu(random_package, small_ct):
 
 
 def test_cuda_graph_decoder_is_used_and_writes_what_the_dynamic_decoder_writes(random_package, small_ct, caplog):
-    """The fixed-shape decoder opens with CUDA graphs on, survives warm-up and two drafts (the
-    captured graphs replayed), and writes the dynamic CUDA decoder's report."""
+    """The fixed-shape decoder and the one-scan vision graph open with CUDA graphs on, survive
+    warm-up and two drafts (the captured graphs replayed), and the decoder writes the dynamic
+    CUDA decoder's report."""
     from inference.runtime import ReportRuntime
 
     runtime = ReportRuntime.load(random_package, device="cuda")
-    assert runtime.model.static_decoder is not None, caplog.text
-    assert runtime.model.static_decoder.cuda_graph, caplog.text
+    for graph in (runtime.model.static_decoder, runtime.model.fixed_vision):
+        assert graph is not None and graph.cuda_graph, caplog.text
     first, second = runtime.draft_sync(small_ct), runtime.draft_sync(small_ct)
     assert runtime.model.static_decoder is not None, caplog.text  # never dropped
+    assert runtime.model.fixed_vision is not None, caplog.text
     assert first.tokens == second.tokens
     runtime.model.drop_static_decoder("compare with the dynamic decoder")
     assert runtime.draft_sync(small_ct).tokens == first.tokens

@@ -30,9 +30,10 @@ def test_bench_infer_prints_both_paths_side_by_side(capsys):
 
 
 @pytest.mark.slow
-def test_bench_infer_times_the_fixed_shape_decoder_where_there_is_one(monkeypatch, capsys):
-    """On a GPU, (c) decodes with the fixed-shape decoder (CUDA graphs); here its fp16 graph
-    stands in on the CPU, with the same buffers and binding."""
+def test_bench_infer_times_the_fixed_shape_graphs_where_there_are_some(monkeypatch, capsys):
+    """On a GPU, (c) runs the one-scan vision graph and decodes with the fixed-shape decoder
+    (CUDA graphs); here their fp16 graphs stand in on the CPU, with the same buffers and
+    bindings."""
     import models.bench_infer as bench
     from inference.ort_runtime import GraphSession, OrtModel
 
@@ -42,12 +43,14 @@ def test_bench_infer_times_the_fixed_shape_decoder_where_there_is_one(monkeypatc
     def with_static(cls, package, device="auto", threads=None):
         model = open_model(cls, package, device, threads)
         model.static_decoder = GraphSession(package.graph_path("decoder_static", "fp16"), "cpu")
+        model.fixed_vision = GraphSession(package.graph_path("vision", "fp16"), "cpu", fixed_dims={"batch": 1})
         return model
 
     monkeypatch.setattr(OrtModel, "open", classmethod(with_static))
     assert main(["bench", "infer", "--config", "tiny", "--steps", "5", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "(c) fixed-shape decoder, CUDA graphs off" in out
+    assert "(c) vision, batch fixed at one scan (CUDA graph off): median" in out
     line = next(line for line in out.splitlines() if line.startswith("(c) ORT, fixed-shape decoder"))
     assert "ms per token" in line and "same tokens as (b): yes" in line
 

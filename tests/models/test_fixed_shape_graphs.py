@@ -113,7 +113,7 @@ def test_a_failing_fixed_shape_decoder_is_dropped_and_the_draft_still_made(setup
 
 def test_the_fixed_shape_decoder_is_opened_only_where_it_can_run(monkeypatch, caplog):
     """No CUDA here: opening it fails, with and without CUDA graphs, and the runtime goes on
-    without it; MEDMPT_STATIC_DECODER=0 turns it off (to compare the two decoders on a GPU)."""
+    without it; MEDMPT_CUDA_GRAPHS=0 turns it off (to compare the two decoders on a GPU)."""
     import logging
 
     from inference.ort_runtime import _static_decoder
@@ -124,7 +124,51 @@ def test_the_fixed_shape_decoder_is_opened_only_where_it_can_run(monkeypatch, ca
         assert _static_decoder(package, threads=1) is None
     assert "CUDA graphs on) not opened" in caplog.text and "CUDA graphs off) not opened" in caplog.text
     caplog.clear()
-    monkeypatch.setenv("MEDMPT_STATIC_DECODER", "0")
+    monkeypatch.setenv("MEDMPT_CUDA_GRAPHS", "0")
     with caplog.at_level(logging.INFO, logger="inference.ort_runtime"):
         assert _static_decoder(package, threads=1) is None
-    assert "turned off" in caplog.text
+    assert "CUDA graphs turned off" in caplog.text
+
+
+def test_one_scan_vision_graph_gives_the_ordinary_session_s_outputs(setup):
+    """On CUDA the vision graph also runs as one replayed CUDA graph: a second session with the
+    batch fixed at one scan, so every shape is known at load. Same graph, the same outputs
+    within fp16 rounding (the fp16 graphs' tolerance against fp32)."""
+    from app.drafting import ct_input
+    from inference.ort_runtime import FixedBinding, GraphSession
+    from inference.preprocess import preprocess
+
+    package, out, _, _, volume = setup
+    pixels = preprocess(ct_input(volume), package.preprocessing).pixel_values
+    fixed = GraphSession(package.graph_path("vision", "fp16"), "cpu", threads=2, fixed_dims={"batch": 1})
+    assert fixed.session.get_inputs()[0].shape == [1, 32, 3, 224, 224]
+    binding = FixedBinding(fixed, {})
+    for _ in range(2):  # the same buffers, run again
+        binding.set("pixel_values", pixels)
+        binding.run()
+        got = binding.outputs()
+        assert set(got) == set(out)
+        for name in out:  # ONNX Runtime fuses the fixed-shape graph its own way: fp16 rounding
+            if name.startswith("diag_") or name == "patch_relevance":
+                np.testing.assert_allclose(got[name], out[name], rtol=0, atol=1e-2, err_msg=name)
+            else:
+                assert np.abs(got[name] - out[name]).max() <= 0.01 * np.abs(out[name]).max(), name
+
+
+def test_a_failing_one_scan_vision_graph_is_dropped_and_the_draft_still_made(setup, caplog):
+    from app.drafting import ct_input
+    from inference.ort_runtime import GraphSession
+    from inference.runtime import ReportRuntime
+
+    package, _, _, _, volume = setup
+    runtime = ReportRuntime.load(PACKAGE, device="cpu", warmup=False)
+    expected = runtime.draft_sync(ct_input(volume)).text
+
+    class Broken(GraphSession):
+        def run_bound(self, binding, graph_id):
+            raise RuntimeError("CUDA graph replay failed (simulated)")
+
+    runtime.model.fixed_vision = Broken(package.graph_path("vision", "fp32"), "cpu", fixed_dims={"batch": 1})
+    assert runtime.draft_sync(ct_input(volume)).text == expected
+    assert runtime.model.fixed_vision is None
+    assert "one-scan vision graph failed" in caplog.text
