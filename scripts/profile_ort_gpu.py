@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import inference.ort_runtime as rt
-from inference.decoder_step import KVCacheStep
+from inference.decoder_step import KVCacheStep, StaticKVCacheStep
 from inference.generation import beam_search, log_softmax
 from inference.package import load_package
 from models.bench_infer import build_bench_package, _drain
@@ -43,7 +43,7 @@ vision = rt.GraphSession(package.graph_path("vision", "fp16"), device)
 V = vision.run({"pixel_values": pixels})
 
 def variant(name, precision="fp16", binding=True, arena="kSameAsRequested", extra=None, steps=120):
-    rt._create_session = lambda path, dev, threads: create(path, arena, extra=extra)
+    rt._create_session = lambda path, dev, threads, *rest: create(path, arena, extra=extra)
     try:
         dec = rt.GraphSession(package.graph_path("decoder", precision), device)
     except Exception as exc:
@@ -125,6 +125,16 @@ def summarise(sess, label, top=14):
         print(f"  {op:<28} {p:<22} {us/n/1000:7.3f} ms/run  {count[(op,p)]//n:4d} nodes")
 
 summarise(sess, "decoder fp16 resident, profiled")
+
+# The fixed-shape decoder without CUDA graphs, profiled: its kernel time per step is about what a
+# replayed CUDA graph of it costs (the runtime's own timing with graphs is bench infer's "(c)").
+rt._create_session = lambda path, dev, threads, *rest: create(path, "kNextPowerOfTwo", profile="static")
+static = rt.GraphSession(package.graph_path("decoder_static", "fp16"), device)
+fixed = rt.FixedBinding(static, {"cache_keys": "next_cache_keys", "cache_values": "next_cache_values"})
+step = StaticKVCacheStep(fixed, V["cross_keys"], V["cross_values"])
+t = time.perf_counter(); _drain(beam_search(step, bos, -1, 2, 30)); total = time.perf_counter() - t
+print(f"fixed-shape decoder, no CUDA graph: {1000*total/30:.2f} ms/token over 30 tokens, profiled")
+summarise(static.session, "decoder_static fp16, profiled")
 vs = create(package.graph_path("vision", "fp16"), "kNextPowerOfTwo", profile="vis")
 for _ in range(6):
     vs.run(None, {"pixel_values": pixels})
