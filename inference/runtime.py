@@ -114,7 +114,7 @@ class ReportRuntime:
             self._fixed_vision.set("pixel_values", pixel_values)
             self._fixed_vision.run()
             return self._fixed_vision.outputs()
-        except InferenceError:
+        except CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the ordinary session runs the same graph
             self.model.drop_fixed_vision(" ".join(str(exc).split())[:160])
@@ -130,12 +130,18 @@ class ReportRuntime:
         else the dynamic KV-cache decoder."""
         graph = self.model.static_decoder
         if graph is not None:
-            if self._fixed is None or self._fixed.graph is not graph:
-                self._fixed = FixedBinding(graph, {"cache_keys": "next_cache_keys",
-                                                   "cache_values": "next_cache_values"})
-            step = StaticKVCacheStep(self._fixed, vision["cross_keys"], vision["cross_values"])
-            if beams <= step.batch and max_steps <= step.capacity:
-                return step
+            try:
+                if self._fixed is None or self._fixed.graph is not graph:
+                    self._fixed = FixedBinding(graph, {"cache_keys": "next_cache_keys",
+                                                       "cache_values": "next_cache_values"})
+                step = StaticKVCacheStep(self._fixed, vision["cross_keys"], vision["cross_values"])
+            except CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. a package's graph without fixed shapes
+                self._drop_static_decoder(" ".join(str(exc).split())[:160])
+            else:
+                if beams <= step.batch and max_steps <= step.capacity:
+                    return step
         return KVCacheStep(self.model.decoder, vision["cross_keys"], vision["cross_values"])
 
     def _draft_once(self, ct: CTInput, cancel: Any) -> Generator[DraftProgress, None, ReportResult]:

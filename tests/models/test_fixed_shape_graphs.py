@@ -172,3 +172,21 @@ def test_a_failing_one_scan_vision_graph_is_dropped_and_the_draft_still_made(set
     assert runtime.draft_sync(ct_input(volume)).text == expected
     assert runtime.model.fixed_vision is None
     assert "one-scan vision graph failed" in caplog.text
+
+
+def test_graphs_unfit_for_fixed_buffers_are_dropped_and_the_draft_still_made(setup, caplog):
+    """A package's optional graphs may be wrong (here: graphs with dynamic axes or other inputs
+    stand in for them): the draft must not fail for that."""
+    from app.drafting import ct_input
+    from inference.ort_runtime import GraphSession
+    from inference.runtime import ReportRuntime
+
+    package, _, _, _, volume = setup
+    runtime = ReportRuntime.load(PACKAGE, device="cpu", warmup=False)
+    expected = runtime.draft_sync(ct_input(volume)).text
+    runtime.model.device = "cuda"
+    runtime.model.static_decoder = GraphSession(package.graph_path("decoder", "fp16"), "cpu")
+    runtime.model.fixed_vision = GraphSession(package.graph_path("decoder", "fp32"), "cpu")
+    assert runtime.draft_sync(ct_input(volume)).text == expected
+    assert runtime.model.static_decoder is None and runtime.model.fixed_vision is None
+    assert "has no fixed shape" in caplog.text
