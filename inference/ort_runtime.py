@@ -14,7 +14,7 @@ import io
 import logging
 import os
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,10 +88,16 @@ class GraphSession:
         options = ort.RunOptions()
         if self.cuda_graph:
             options.add_run_config_entry("gpu_graph_id", str(graph_id))
+        with self._running(options):
+            self.session.run_with_iobinding(binding, options)
+
+    @contextlib.contextmanager
+    def _running(self, options: Any) -> Iterator[None]:
+        """A run with `options`, which terminate() can stop: then CancelledError, not ORT's error."""
         with self._lock:
             self._active, self._terminated = options, False
         try:
-            self.session.run_with_iobinding(binding, options)
+            yield
         except Exception as exc:
             if self._terminated:
                 raise CancelledError("stopped during a model run") from exc
@@ -109,20 +115,11 @@ class GraphSession:
         session take as feeds without a copy (elsewhere they come back as numpy)."""
         names = outputs or self.output_names
         options = ort.RunOptions()
-        with self._lock:
-            self._active, self._terminated = options, False
-        try:
+        with self._running(options):
             if self.use_binding:
                 values = self._run_bound(feeds, names, options, on_device)
             else:
                 values = self.session.run(names, self._cast(feeds), options)
-        except Exception as exc:
-            if self._terminated:
-                raise CancelledError("stopped during a model run") from exc
-            raise
-        finally:
-            with self._lock:
-                self._active = None
         return {n: (v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype == np.float16
                     and n not in keep_dtype else v)
                 for n, v in zip(names, values, strict=True)}

@@ -101,13 +101,23 @@ class DecoderStep(nn.Module):
         key_pos = torch.arange(past + steps, device=input_ids.device)
         query_pos = torch.arange(steps, device=input_ids.device) + past
         bias = (key_pos.unsqueeze(0) > query_pos.unsqueeze(1)).to(x.dtype) * NEG
-        new_keys, new_values, cross_maps = [], [], []
+
+        def self_keys_values(index, new_keys, new_values):
+            return (torch.cat([past_keys[index], new_keys], dim=2),
+                    torch.cat([past_values[index], new_values], dim=2))
+
+        return self._layers(x, bias, self_keys_values, cross_keys, cross_values)
+
+    def _layers(self, x, bias, self_keys_values, cross_keys, cross_values):
+        """The decoder layers on the embedded tokens `x`: `self_keys_values(index, k, v)` gives
+        layer `index`'s self-attention keys/values from the new tokens' k, v (and the cache).
+        Returns logits, the stacked keys and values, and the cross-attention maps."""
+        all_keys, all_values, cross_maps = [], [], []
         for index, layer in enumerate(self.decoder.bert.bert.encoder.layer):
             sa = layer.attention.self
-            keys = torch.cat([past_keys[index], _heads(sa.key(x), self.heads)], dim=2)
-            values = torch.cat([past_values[index], _heads(sa.value(x), self.heads)], dim=2)
-            new_keys.append(keys)
-            new_values.append(values)
+            keys, values = self_keys_values(index, _heads(sa.key(x), self.heads), _heads(sa.value(x), self.heads))
+            all_keys.append(keys)
+            all_values.append(values)
             context, _ = self._attend(_heads(sa.query(x), self.heads), keys, values, bias)
             out = layer.attention.output
             x = out.LayerNorm(out.dense(_merge(context)) + x)
@@ -118,7 +128,7 @@ class DecoderStep(nn.Module):
             x = ca.output.LayerNorm(ca.output.dense(_merge(context)) + x)
             x = layer.output.LayerNorm(layer.output.dense(layer.intermediate(x)) + x)
         logits = self.decoder.bert.cls(x)
-        return logits, torch.stack(new_keys), torch.stack(new_values), torch.stack(cross_maps, 1)
+        return logits, torch.stack(all_keys), torch.stack(all_values), torch.stack(cross_maps, 1)
 
 
 class StaticDecoderStep(DecoderStep):
@@ -138,22 +148,9 @@ class StaticDecoderStep(DecoderStep):
         slots = torch.arange(cache_keys.shape[3], device=input_ids.device)
         write = (slots == position).view(1, 1, -1, 1)
         bias = (slots > position).to(x.dtype).view(1, 1, 1, -1) * NEG
-        new_keys, new_values, cross_maps = [], [], []
-        for index, layer in enumerate(self.decoder.bert.bert.encoder.layer):
-            sa = layer.attention.self
-            keys = torch.where(write, _heads(sa.key(x), self.heads), cache_keys[index].index_select(0, beam_index))
-            values = torch.where(write, _heads(sa.value(x), self.heads),
-                                 cache_values[index].index_select(0, beam_index))
-            new_keys.append(keys)
-            new_values.append(values)
-            context, _ = self._attend(_heads(sa.query(x), self.heads), keys, values, bias)
-            out = layer.attention.output
-            x = out.LayerNorm(out.dense(_merge(context)) + x)
-            ca = layer.crossattention
-            context, weights = self._attend(_heads(ca.self.query(x), self.heads),
-                                            cross_keys[index], cross_values[index])
-            cross_maps.append(weights.mean(dim=1))
-            x = ca.output.LayerNorm(ca.output.dense(_merge(context)) + x)
-            x = layer.output.LayerNorm(layer.output.dense(layer.intermediate(x)) + x)
-        logits = self.decoder.bert.cls(x)
-        return logits, torch.stack(new_keys), torch.stack(new_values), torch.stack(cross_maps, 1)
+
+        def self_keys_values(index, new_keys, new_values):
+            return (torch.where(write, new_keys, cache_keys[index].index_select(0, beam_index)),
+                    torch.where(write, new_values, cache_values[index].index_select(0, beam_index)))
+
+        return self._layers(x, bias, self_keys_values, cross_keys, cross_values)

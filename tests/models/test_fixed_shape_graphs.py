@@ -88,7 +88,14 @@ def test_stale_values_in_the_cache_do_not_reach_the_next_report(setup):
     assert _decode(step, tokens).tokens == dynamic.tokens
 
 
-def test_a_failing_fixed_shape_decoder_is_dropped_and_the_draft_still_made(setup, caplog):
+@pytest.mark.parametrize(("slot", "graph", "precision", "fixed_dims", "logged"), [
+    ("static_decoder", "decoder_static", "fp16", None, "fixed-shape decoder failed"),
+    ("fixed_vision", "vision", "fp32", {"batch": 1}, "one-scan vision graph failed"),
+])
+def test_a_failing_cuda_graph_is_dropped_and_the_draft_still_made(setup, caplog, slot, graph, precision,
+                                                                   fixed_dims, logged):
+    """As on a GPU: the CUDA sessions (here CPU sessions standing in) with a fixed-shape graph
+    whose runs fail. The draft goes on with the ordinary graph, on the same device."""
     from app.drafting import ct_input
     from inference.ort_runtime import GraphSession
     from inference.runtime import ReportRuntime
@@ -101,14 +108,11 @@ def test_a_failing_fixed_shape_decoder_is_dropped_and_the_draft_still_made(setup
         def run_bound(self, binding, graph_id):
             raise RuntimeError("CUDA graph capture failed (simulated)")
 
-    # As on a GPU: the CUDA sessions (here CPU sessions standing in) with a fixed-shape decoder
-    # whose runs fail. The draft retries with the dynamic decoder, on the same device.
     runtime.model.device = "cuda"
-    runtime.model.static_decoder = Broken(package.graph_path("decoder_static", "fp16"), "cpu")
-    result = runtime.draft_sync(ct_input(volume))
-    assert result.text == expected
-    assert runtime.model.static_decoder is None and runtime.model.device == "cuda"
-    assert "fixed-shape decoder failed" in caplog.text
+    setattr(runtime.model, slot, Broken(package.graph_path(graph, precision), "cpu", fixed_dims=fixed_dims))
+    assert runtime.draft_sync(ct_input(volume)).text == expected
+    assert getattr(runtime.model, slot) is None and runtime.model.device == "cuda"
+    assert logged in caplog.text
 
 
 def test_the_fixed_shape_decoder_is_opened_only_where_it_can_run(monkeypatch, caplog):
@@ -153,25 +157,6 @@ def test_one_scan_vision_graph_gives_the_ordinary_session_s_outputs(setup):
                 np.testing.assert_allclose(got[name], out[name], rtol=0, atol=1e-2, err_msg=name)
             else:
                 assert np.abs(got[name] - out[name]).max() <= 0.01 * np.abs(out[name]).max(), name
-
-
-def test_a_failing_one_scan_vision_graph_is_dropped_and_the_draft_still_made(setup, caplog):
-    from app.drafting import ct_input
-    from inference.ort_runtime import GraphSession
-    from inference.runtime import ReportRuntime
-
-    package, _, _, _, volume = setup
-    runtime = ReportRuntime.load(PACKAGE, device="cpu", warmup=False)
-    expected = runtime.draft_sync(ct_input(volume)).text
-
-    class Broken(GraphSession):
-        def run_bound(self, binding, graph_id):
-            raise RuntimeError("CUDA graph replay failed (simulated)")
-
-    runtime.model.fixed_vision = Broken(package.graph_path("vision", "fp32"), "cpu", fixed_dims={"batch": 1})
-    assert runtime.draft_sync(ct_input(volume)).text == expected
-    assert runtime.model.fixed_vision is None
-    assert "one-scan vision graph failed" in caplog.text
 
 
 def test_graphs_unfit_for_fixed_buffers_are_dropped_and_the_draft_still_made(setup, caplog):
