@@ -15,7 +15,6 @@ Numpy only: must not import onnxruntime, app/, ui/, DICOM libraries or torch.
 from __future__ import annotations
 
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -141,13 +140,13 @@ class Explanation:
             fill(range(count))
         else:
             bounds = np.linspace(0, count, parts + 1).astype(int)
-            list(_heat_pool().map(fill, [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]))
+            # A pool per volume (starting threads costs microseconds): no threads left behind.
+            with ThreadPoolExecutor(parts, thread_name_prefix="heatmap") as pool:
+                list(pool.map(fill, [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]))
         return volume
 
 
 _VOXELS_PER_THREAD = 8 * 512 * 512
-_pool: list[ThreadPoolExecutor] = []
-_pool_lock = threading.Lock()
 
 
 def _heat_threads() -> int:
@@ -156,13 +155,6 @@ def _heat_threads() -> int:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, min(cores, 8))
-
-
-def _heat_pool() -> ThreadPoolExecutor:
-    with _pool_lock:
-        if not _pool:
-            _pool.append(ThreadPoolExecutor(_heat_threads(), thread_name_prefix="heatmap"))
-        return _pool[0]
 
 
 def relevance_to_uint8(heat: np.ndarray) -> np.ndarray:
