@@ -11,8 +11,9 @@
 # and copy the CT series into an ignored folder of the repository that the last call carries
 # (the series beside the repository does not travel). On 2026-11-26: 40 MB parts (PART_MB=40),
 # each in its own folder .gpu/pN carried by one call, the series in .gpu/data; then
-#   pip install --target /tmp/ortsite /tmp/ow/*.whl; PYTHONPATH=/tmp/ortsite:$PWD bash scripts/device_bench.sh .gpu/data $OUT Each step has its own time limit and writes OUT_DIR/<step>.txt as it goes, so a
-# step that fails or runs out of time leaves the others' figures. Asserts nothing.
+#   pip install --target /tmp/ortsite /tmp/ow/*.whl; PYTHONPATH=/tmp/ortsite:$PWD bash scripts/device_bench.sh .gpu/data $OUT
+# Each step has its own time limit and writes OUT_DIR/<step>.txt as it goes, so a step that
+# fails or runs out of time leaves the others' figures. Asserts nothing.
 # First figures to read (added 2026-11-26, never yet run on a GPU): the "(c)" lines of
 # infer-paper (the one-scan vision graph and the fixed-shape decoder as CUDA graphs), report-paper
 # against report-paper-dynamic (files -> draft with and without CUDA graphs), and whether
