@@ -1,8 +1,9 @@
 """The only module that imports onnxruntime: sessions, providers, CPU fallback, IO binding.
 
 CUDA runs the fp16 graphs (inputs that stay constant for a report live on the GPU through IO
-binding; the CUDA memory arena is kept by reusing sessions across studies), CPU the fp32
-graphs. Any CUDA problem (provider missing, session creation failing, out of memory at run
+binding; the CUDA memory arena is kept by reusing sessions across studies), and where it can
+the one-scan vision graph and the fixed-shape decoder as captured CUDA graphs on buffers bound
+once (FixedBinding); CPU runs the fp32 graphs. Any CUDA problem (provider missing, session creation failing, out of memory at run
 time) falls back to CPU with a human-readable notice, never a crash.
 Must not import app/, ui/, DICOM libraries or torch.
 """
