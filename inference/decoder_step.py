@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 _CACHE = ("present_keys", "present_values")
+STATIC_CACHE_SWAP = {"cache_keys": "next_cache_keys", "cache_values": "next_cache_values"}
+"""The fixed-shape decoder's cache inputs and the outputs that feed them next step (FixedBinding)."""
 
 
 def _host(cache: Any) -> np.ndarray:
@@ -79,6 +81,11 @@ class StaticKVCacheStep:
             binding.set(name, np.repeat(cross, self.batch, axis=1))  # (L, 1, ...) -> (L, batch, ...)
         self._empty = np.zeros(binding.shapes["cache_keys"], dtype=binding.types["cache_keys"])
         self.reset()
+
+    @staticmethod
+    def holds(binding: Any, beams: int, steps: int) -> bool:
+        """Whether a search of `beams` beams and up to `steps` tokens fits the graph's shapes."""
+        return beams <= binding.shapes["input_ids"][0] and steps <= binding.shapes["cache_keys"][3]
 
     def reset(self) -> None:
         # Masked slots are never read, but a stale NaN would still poison the attention sums.

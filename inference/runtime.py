@@ -21,7 +21,7 @@ import numpy as np
 
 from inference.calibration import apply_temperature
 from inference.cancel import is_cancelled
-from inference.decoder_step import KVCacheStep, StaticKVCacheStep
+from inference.decoder_step import STATIC_CACHE_SWAP, KVCacheStep, StaticKVCacheStep
 from inference.errors import CancelledError, InferenceError, PackageError
 from inference.explain import Explanation
 from inference.generation import beam_search
@@ -94,7 +94,7 @@ class ReportRuntime:
         except Exception as exc:
             if self.model.device != "cuda":
                 raise
-            reason = " ".join(str(exc).split())[:160]
+            reason = _reason(exc)
             if self.model.static_decoder is not None:  # first without the CUDA-graph decoder
                 self._drop_static_decoder(reason)
                 return (yield from self.draft(ct, cancel))
@@ -117,7 +117,7 @@ class ReportRuntime:
         except CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the ordinary session runs the same graph
-            self.model.drop_fixed_vision(" ".join(str(exc).split())[:160])
+            self.model.drop_fixed_vision(_reason(exc))
             self._fixed_vision = None
             return self.model.vision.run({"pixel_values": pixel_values})
 
@@ -132,16 +132,13 @@ class ReportRuntime:
         if graph is not None:
             try:
                 if self._fixed is None or self._fixed.graph is not graph:
-                    self._fixed = FixedBinding(graph, {"cache_keys": "next_cache_keys",
-                                                       "cache_values": "next_cache_values"})
-                step = StaticKVCacheStep(self._fixed, vision["cross_keys"], vision["cross_values"])
+                    self._fixed = FixedBinding(graph, STATIC_CACHE_SWAP)
+                if StaticKVCacheStep.holds(self._fixed, beams, max_steps):
+                    return StaticKVCacheStep(self._fixed, vision["cross_keys"], vision["cross_values"])
             except CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - e.g. a package's graph without fixed shapes
-                self._drop_static_decoder(" ".join(str(exc).split())[:160])
-            else:
-                if beams <= step.batch and max_steps <= step.capacity:
-                    return step
+                self._drop_static_decoder(_reason(exc))
         return KVCacheStep(self.model.decoder, vision["cross_keys"], vision["cross_values"])
 
     def _draft_once(self, ct: CTInput, cancel: Any) -> Generator[DraftProgress, None, ReportResult]:
@@ -250,7 +247,7 @@ class ReportRuntime:
                 for _ in range(6):
                     fixed.step(np.array([[self.package.tokens["bos"]]], dtype=np.int64))
             except Exception as exc:  # noqa: BLE001 - the dynamic decoder still works
-                self._drop_static_decoder(" ".join(str(exc).split())[:160])
+                self._drop_static_decoder(_reason(exc))
         log.info("model %s warmed up on %s in %.0f ms", self.package.name, self.device,
                  1000 * (time.perf_counter() - t0))
 
@@ -270,6 +267,11 @@ def _check_graph_names(model: OrtModel, package: ModelPackage) -> None:
         missing = [n for n in inputs if n not in graph.input_types] + [n for n in outputs if n not in graph.output_names]
         if missing:
             raise PackageError(f"the {label} graph of {package.name} lacks {', '.join(missing)} (see docs/model-package.md)")
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's message on one line, at most 160 characters (for notices and the log)."""
+    return " ".join(str(exc).split())[:160]
 
 
 def _raise_if_cancelled(cancel: Any, tokens: int) -> None:

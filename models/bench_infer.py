@@ -140,7 +140,7 @@ def torch_path(model: MedMPTReportModel, pixels: np.ndarray, bos: int, args) -> 
 
 def ort_path(package_dir: Path, pixels: np.ndarray, args) -> BenchPath:
     """(b) our runtime: ORT vision graph, then the inference package's KV-cache beam search."""
-    from inference.decoder_step import KVCacheStep, StaticKVCacheStep
+    from inference.decoder_step import STATIC_CACHE_SWAP, KVCacheStep, StaticKVCacheStep
     from inference.generation import beam_search
     from inference.ort_runtime import FixedBinding, OrtModel
     from inference.package import load_package
@@ -169,13 +169,13 @@ def ort_path(package_dir: Path, pixels: np.ndarray, args) -> BenchPath:
     decode_static, note = None, "no fixed-shape decoder (CPU, or the package has none)"
     if runtime.static_decoder is not None:
         graph = runtime.static_decoder
-        fixed = FixedBinding(graph, {"cache_keys": "next_cache_keys", "cache_values": "next_cache_values"})
+        fixed = FixedBinding(graph, STATIC_CACHE_SWAP)
         note = f"fixed-shape decoder, CUDA graphs {'on' if graph.cuda_graph else 'off (not available)'}"
 
         def decode_static(steps: int):
+            if not StaticKVCacheStep.holds(fixed, args.beams, steps):
+                raise ValueError(f"{args.beams} beams and {steps} tokens do not fit the fixed-shape decoder")
             step = StaticKVCacheStep(fixed, cross["cross_keys"], cross["cross_values"])
-            if steps > step.capacity or args.beams > step.batch:
-                raise ValueError(f"the fixed-shape decoder holds {step.batch} beams, {step.capacity} tokens")
             result = _drain(beam_search(step, bos, NO_EOS, args.beams, steps))
             return list(result.tokens), result.steps
 

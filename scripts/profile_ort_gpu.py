@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import inference.ort_runtime as rt
-from inference.decoder_step import KVCacheStep, StaticKVCacheStep
+from inference.decoder_step import STATIC_CACHE_SWAP, KVCacheStep, StaticKVCacheStep
 from inference.generation import beam_search, log_softmax
 from inference.package import load_package
 from models.bench_infer import build_bench_package, _drain
@@ -130,7 +130,7 @@ summarise(sess, "decoder fp16 resident, profiled")
 # replayed CUDA graph of it costs (the runtime's own timing with graphs is bench infer's "(c)").
 rt._create_session = lambda path, dev, threads, *rest: create(path, "kNextPowerOfTwo", profile="static")
 static = rt.GraphSession(package.graph_path("decoder_static", "fp16"), device)
-fixed = rt.FixedBinding(static, {"cache_keys": "next_cache_keys", "cache_values": "next_cache_values"})
+fixed = rt.FixedBinding(static, STATIC_CACHE_SWAP)
 step = StaticKVCacheStep(fixed, V["cross_keys"], V["cross_values"])
 t = time.perf_counter(); _drain(beam_search(step, bos, -1, 2, 30)); total = time.perf_counter() - t
 print(f"fixed-shape decoder, no CUDA graph: {1000*total/30:.2f} ms/token over 30 tokens, profiled")

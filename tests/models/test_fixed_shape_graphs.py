@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inference.decoder_step import STATIC_CACHE_SWAP
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "models" / "packages" / "medmpt-tiny-phantom"
 DEMO = REPO / "resources" / "demo"
-SWAP = {"cache_keys": "next_cache_keys", "cache_values": "next_cache_values"}
 
 
 def _decode(step, tokens, beams=2, max_steps=120):
@@ -44,7 +45,7 @@ def setup():
     decoder = GraphSession(package.graph_path("decoder", "fp16"), "cpu", threads=2)
     decoder.use_binding = True
     static = GraphSession(package.graph_path("decoder_static", "fp16"), "cpu", threads=2)
-    return package, vision.run({"pixel_values": pixels}), decoder, FixedBinding(static, SWAP), volume
+    return package, vision.run({"pixel_values": pixels}), decoder, FixedBinding(static, STATIC_CACHE_SWAP), volume
 
 
 def test_the_package_pins_a_fixed_shape_decoder_for_the_search():
@@ -81,7 +82,7 @@ def test_stale_values_in_the_cache_do_not_reach_the_next_report(setup):
     package, out, decoder, fixed, _ = setup
     tokens = package.manifest["tokens"]
     step = StaticKVCacheStep(fixed, out["cross_keys"], out["cross_values"])
-    for name in SWAP:  # as if a failed run had left NaN in both buffers
+    for name in STATIC_CACHE_SWAP:  # as if a failed run had left NaN in both buffers
         fixed.set(name, np.full(fixed.shapes[name], np.nan, np.float16))
         fixed.run()
     dynamic = _decode(KVCacheStep(decoder, out["cross_keys"], out["cross_values"]), tokens)
