@@ -158,11 +158,15 @@ def refresh_fp16_graphs(package: Path) -> list[str]:
 
 
 def replace_manifest(folder: Path, manifest: dict) -> None:
-    """Write manifest.json in one step (a temporary file, then a rename): a failure leaves the
-    old manifest whole."""
-    tmp = Path(folder) / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, Path(folder) / "manifest.json")
+    """Write manifest.json in one step: a failure leaves the old manifest whole."""
+    replace_file(Path(folder) / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write `path` in one step (a temporary file beside it, then a rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def build_manifest(model: MedMPTReportModel, tokenizer: Tokenizer, info: PackageInfo,

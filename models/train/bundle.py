@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer
 
-from models.export.package import PackageInfo, replace_manifest, sha256_file, write_package
+from models.export.package import (
+    PackageInfo,
+    replace_file,
+    replace_manifest,
+    sha256_file,
+    write_package,
+)
 from models.medmpt.config import DiagnosisHead, MedMPTConfig
 from models.medmpt.model import MedMPTReportModel
 from models.train.config import PACKAGE_NAME
@@ -179,16 +184,10 @@ def set_model_card_section(package: Path, title: str, markdown: str) -> None:
     card = card.rstrip("\n") + f"\n\n{header}{markdown.strip()}\n"
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     previous = card_path.read_bytes()
-    _replace_file(card_path, card.encode("utf-8"))  # each file is replaced whole
+    replace_file(card_path, card.encode("utf-8"))  # each file is replaced whole
     manifest["files"]["MODEL_CARD.md"] = sha256_file(card_path)
     try:
         replace_manifest(package, manifest)
     except BaseException:  # the old card matches the old manifest: put it back
-        _replace_file(card_path, previous)
+        replace_file(card_path, previous)
         raise
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    fresh = path.with_name(path.name + ".tmp")
-    fresh.write_bytes(data)
-    os.replace(fresh, path)

@@ -37,3 +37,30 @@ def test_card_of_an_end_to_end_run_reports_its_steps_and_losses():
     card = training_markdown(_state(20), "medmpt train")
     assert "20 steps (160 study passes)" in card and "text 1.000" in card
     assert "20 end-to-end steps of batch 8" in provenance(_state(20), "medmpt train")
+
+
+def test_a_card_section_whose_manifest_cannot_be_written_leaves_the_package_verifiable(
+        random_package, tmp_path, monkeypatch):
+    """The card and the manifest that pins it are two files: when the manifest's write fails,
+    the old card goes back, so the package still verifies (and says what it said)."""
+    import shutil
+
+    import models.train.bundle as bundle
+    from inference.package import load_package
+
+    package = tmp_path / "pkg"
+    shutil.copytree(random_package, package)
+    card = (package / "MODEL_CARD.md").read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(bundle, "replace_manifest", refuse)
+    with pytest.raises(PermissionError):
+        bundle.set_model_card_section(package, "Evaluation", "new figures")
+    assert (package / "MODEL_CARD.md").read_bytes() == card
+    load_package(package)  # verifies every file's SHA-256
+    monkeypatch.undo()
+    bundle.set_model_card_section(package, "Evaluation", "new figures")
+    assert "## Evaluation\nnew figures" in (package / "MODEL_CARD.md").read_text(encoding="utf-8")
+    load_package(package)
