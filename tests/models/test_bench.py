@@ -53,6 +53,7 @@ def test_bench_infer_times_the_fixed_shape_graphs_where_there_are_some(monkeypat
     assert "(c) vision, batch fixed at one scan (CUDA graph off): median" in out
     line = next(line for line in out.splitlines() if line.startswith("(c) ORT, fixed-shape decoder"))
     assert "ms per token" in line and "same tokens as (b): yes" in line
+    assert "with the one-scan graph vision" in line
 
 
 def test_bench_infer_refuses_bad_arguments(capsys):
