@@ -105,13 +105,12 @@ def write_package(model: MedMPTReportModel, tokenizer: Tokenizer, out_dir: Path,
 def write_static_decoder(model: MedMPTReportModel, folder: Path) -> str:
     """Export the fixed-shape fp16 decoder step into `folder` (batch = the beams, capacity =
     the most tokens a report may have); returns its file name."""
-    config = model.config
     fp32 = Path(folder) / (STATIC_DECODER + ".fp32.tmp")
     try:
         export_decoder_static(model, fp32, batch=int(GENERATION["beams"]),
                               capacity=int(GENERATION["max_steps"]))
         convert_fp16(fp32, Path(folder) / STATIC_DECODER, FP16_FLOAT32_IO["decoder_static"],
-                     fuse=(config.text_heads, config.text_width))
+                     fuse=_fusion_shape(model.config.architecture(), "decoder_static"))
     finally:
         fp32.unlink(missing_ok=True)
     return STATIC_DECODER
