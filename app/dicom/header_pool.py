@@ -36,6 +36,7 @@ START_FILES = 2000
 one-off command only wins back on a large folder); a warmed-up pool serves MIN_FILES and more."""
 CHUNK_FILES = 16
 """Files per task sent to a worker (few round trips, yet progress and cancel stay prompt)."""
+CHUNKS_PER_WORKER = 4
 MAX_WORKERS = 4
 
 _lock = threading.Lock()
@@ -137,8 +138,15 @@ def read_entries(
     return _results(pool, refs)
 
 
+def _chunk_size(files: int, workers: int) -> int:
+    """Files per task: CHUNK_FILES, or fewer so that every worker gets about CHUNKS_PER_WORKER
+    tasks (a few large tasks leave one worker idle while the other finishes its last)."""
+    return max(1, min(CHUNK_FILES, -(-files // (max(workers, 1) * CHUNKS_PER_WORKER))))
+
+
 def _results(pool: ProcessPoolExecutor, refs: list[FileRef]) -> Iterator[tuple[Entry, bool]]:
-    chunks = [refs[i : i + CHUNK_FILES] for i in range(0, len(refs), CHUNK_FILES)]
+    size = _chunk_size(len(refs), worker_count())
+    chunks = [refs[i : i + size] for i in range(0, len(refs), size)]
     futures: list[Future[list[tuple[Entry, bool]]] | None] = []
     try:
         futures = [pool.submit(_read_chunk, chunk) for chunk in chunks]

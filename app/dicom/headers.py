@@ -2,6 +2,9 @@
 
 Bytes are read into memory first (a prefix, the whole file only when the header is longer), so a
 corrupted length field can never make pydicom allocate more than the file holds or loop.
+Plain Part 10 headers (the usual CT slice) are read with pydicom's element generator alone,
+without building Datasets (a third of the time); anything else, and anything odd, goes through
+dcmread, and both give the same result (tests/dicom/test_dicom_fast_paths.py).
 Registers identifying values with app.phi and never logs them. Must not import Qt.
 """
 
@@ -11,13 +14,21 @@ import io
 from typing import Any
 
 import pydicom
+from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import data_element_generator
 from pydicom.multival import MultiValue
-from pydicom.tag import Tag
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
+from pydicom.tag import BaseTag, Tag
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 from pydicom.valuerep import VR
 from pydicom.values import convert_value
 
@@ -28,6 +39,8 @@ HEADER_PREFIX = 64 * 1024
 MAX_FRAMES = 10_000
 MAX_PIXELS_PER_FRAME = 8192 * 8192
 DEFER_SIZE = "256 KB"
+FAST_HEADERS = True
+"""Read plain Part 10 headers with pydicom's element generator alone (see _fast_values)."""
 _PIXEL_TAG_LE = b"\xe0\x7f\x10\x00"
 _PIXEL_TAG_BE = b"\x7f\xe0\x00\x10"
 _MULTI_FRAME_GROUPS = ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence")
@@ -84,6 +97,21 @@ _NEEDED_TAG_NUMBERS = [Tag(keyword) for keyword in NEEDED_TAGS]
 _KEYWORDS = {
     int(tag): keyword for tag, keyword in zip(_NEEDED_TAG_NUMBERS, NEEDED_TAGS, strict=True)
 }
+_TRANSFER_SYNTAX_TAG = 0x00020010
+_CHARSET_TAG = 0x00080005
+_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # float, double, integer pixels
+_DATASET_VRS = frozenset({VR.SQ, VR.OB, VR.OW, VR.UN})
+"""Values that need a Dataset to resolve (sequences) or are not plain attributes."""
+_KNOWN_VRS = frozenset(str(vr) for vr in VR)
+_ENCODED_VRS = frozenset(vr.encode("ascii") for vr in _KNOWN_VRS)
+
+
+def _not_file_meta(tag: BaseTag, vr: str | None, length: int) -> bool:
+    return tag >> 16 != 2
+
+
+def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
+    return tag in _PIXEL_TAGS
 
 # We report invalid values ourselves; pydicom's per-value warnings would only add noise.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
@@ -154,10 +182,107 @@ def _as_dict(ds: Dataset | None) -> dict[str, Any]:
     return values
 
 
-def _read_dataset(ref: FileRef) -> tuple[Dataset, int | None, int]:
-    """The header, the PixelData element's offset (None if absent/unknown) and the file size."""
+def _meta_syntax(buffer: io.BytesIO) -> tuple[str, bool] | None:
+    """The transfer syntax in the file meta group at the buffer's position, and whether it is
+    implicit VR; None where the fast path does not apply (no syntax, big endian, deflated, a
+    private or unknown syntax: dcmread handles those)."""
+    meta = {}
+    for e in data_element_generator(buffer, False, True, stop_when=_not_file_meta):
+        if not isinstance(e, RawDataElement) or e.VR not in _KNOWN_VRS:
+            return None  # dcmread retries odd meta groups as implicit VR, or refuses them
+        meta[e.tag] = e
+    element = meta.get(_TRANSFER_SYNTAX_TAG)
+    if element is None or element.VR != VR.UI or not element.value:
+        return None
+    syntax = UID(element.value.decode("ascii").strip("\0 "))
+    if syntax == ImplicitVRLittleEndian:
+        return syntax, True
+    if syntax == ExplicitVRLittleEndian or (
+        syntax.is_transfer_syntax
+        and syntax.is_encapsulated
+        and syntax.is_little_endian
+        and not syntax.is_deflated
+    ):
+        return syntax, False
+    return None
+
+
+def _explicit_vr_at(data: bytes, position: int) -> bool:
+    return data[position + 4 : position + 6] in _ENCODED_VRS
+
+
+def _fast_values(data: bytes) -> tuple[dict[str, Any], str, int] | None:
+    """The needed values, the transfer syntax and the offset where reading stopped, read with
+    pydicom's element generator alone (no Dataset objects: most of dcmread's cost on a plain CT
+    header), or None where this does not apply and dcmread must read the file.
+
+    Applies to the common case only: a Part 10 file (preamble and file meta) in little-endian
+    implicit or explicit VR or an encapsulated syntax, whose needed elements are plain values.
+    Sequences (Enhanced CT), ambiguous VRs, a dataset that disagrees with its declared VR, a
+    command group, a header longer than the prefix, all go to dcmread."""
+    if len(data) < 140 or data[128:132] != b"DICM":
+        return None
+    buffer = io.BytesIO(data)
+    buffer.seek(132)
+    found = _meta_syntax(buffer)
+    if found is None:
+        return None
+    syntax, implicit = found
+    start = buffer.tell()
+    if len(data) < start + 8 or data[start : start + 2] == b"\0\0":
+        return None  # nothing after the meta group, or a command group
+    if _explicit_vr_at(data, start) == implicit:
+        return None  # the dataset is not encoded as the syntax says: dcmread's heuristics
+    elements = list(
+        data_element_generator(
+            buffer,
+            implicit,
+            True,
+            stop_when=_at_pixel_data,
+            defer_size=DEFER_SIZE,
+            specific_tags=_NEEDED_TAG_NUMBERS,
+        )
+    )
+    stop = buffer.tell()
+    if stop >= len(data) - 8:
+        return None  # the header may go on past the prefix
+    raw: list[tuple[int, str, RawDataElement]] = []
+    encodings: str | list[str] = default_encoding
+    for element in elements:
+        if not isinstance(element, RawDataElement):
+            return None  # an undefined-length sequence
+        if element.VR is not None and element.VR not in _KNOWN_VRS:
+            return None  # a corrupted VR: dcmread reports the file as unreadable
+        vr = element.VR or dictionary_VR(element.tag)
+        if vr in _DATASET_VRS or " or " in vr:
+            return None
+        if element.tag == _CHARSET_TAG:
+            encodings = convert_encodings(convert_value(VR.CS, element) or "")
+        raw.append((element.tag, vr, element))
+    values: dict[str, Any] = {}
+    for tag, vr, element in raw:
+        keyword = _KEYWORDS.get(tag) or keyword_for_tag(tag)
+        try:
+            values[keyword] = convert_value(vr, element, encodings)
+        except Exception:  # noqa: BLE001 - a corrupted value is treated as missing, as in _as_dict
+            continue
+    return values, str(syntax), stop
+
+
+def _try_fast_values(data: bytes) -> tuple[dict[str, Any], str, int] | None:
+    try:
+        return _fast_values(data) if FAST_HEADERS else None
+    except Exception:  # noqa: BLE001 - anything odd: dcmread reads it and names the problem
+        return None
+
+
+def _read_prefix(ref: FileRef) -> tuple[bytes, int]:
     size = ref.size()
-    data = ref.read(HEADER_PREFIX)
+    return ref.read(HEADER_PREFIX), size
+
+
+def _read_dataset(ref: FileRef, data: bytes, size: int) -> tuple[Dataset, int | None, int]:
+    """The header, the PixelData element's offset (None if absent/unknown) and the file size."""
     try:
         ds, stop = _parse(data)
     except HeaderError:
@@ -332,14 +457,21 @@ def read_header(
     app.phi in one batch before it logs anything), else they are registered at once.
     """
     try:
-        dataset, offset, size = _read_dataset(ref)
-        tsyntax = (
-            str(dataset.file_meta.get("TransferSyntaxUID", ""))
-            if hasattr(dataset, "file_meta")
-            else ""
-        )
-        has_pixels = "PixelData" in dataset
-        ds = _as_dict(dataset)
+        data, size = _read_prefix(ref)
+        fast = _try_fast_values(data)
+        if fast is not None:
+            ds, tsyntax, stop = fast
+            offset = stop if data[stop : stop + 4] == _PIXEL_TAG_LE else None
+            has_pixels = False  # as with dcmread: reading stops before the pixel data
+        else:
+            dataset, offset, size = _read_dataset(ref, data, size)
+            tsyntax = (
+                str(dataset.file_meta.get("TransferSyntaxUID", ""))
+                if hasattr(dataset, "file_meta")
+                else ""
+            )
+            has_pixels = "PixelData" in dataset
+            ds = _as_dict(dataset)
     except HeaderError:
         raise
     except OSError as exc:  # the file could not be read (now): report it, never cache it

@@ -31,6 +31,10 @@ CHUNK_BYTES = 4 * 1024 * 1024
 """A thread-pool job decodes at most CHUNK_FILES files and about CHUNK_BYTES of pixels."""
 _INT16 = np.iinfo(np.int16)
 _NATIVE_16 = (np.dtype(np.int16), np.dtype(np.uint16))
+_NATIVE_LITTLE_ENDIAN = (
+    pydicom.uid.ImplicitVRLittleEndian,
+    pydicom.uid.ExplicitVRLittleEndian,
+)
 _PIXEL_DATA = 0x7FE00010
 _UNDEFINED = 0xFFFFFFFF
 
@@ -162,9 +166,72 @@ def _store(raw: np.ndarray, item: SliceInfo, target: np.ndarray) -> bool:
     return True
 
 
+def _direct_source(item: SliceInfo, target: np.ndarray) -> tuple[int, bool] | None:
+    """Where a file's pixels can be read straight into an int16 slice: the pixel value's offset
+    in the file, and whether the stored values are signed; None when they cannot."""
+    if (
+        target.dtype != np.int16
+        or item.ref.member is not None
+        or item.pixel_offset is None
+        or item.number_of_frames != 1
+        or item.SamplesPerPixel != 1
+        or item.BitsAllocated != 16
+        or not 0 < item.BitsStored <= 16
+        or item.RescaleSlope != 1
+        or not _INT16.min <= item.RescaleIntercept <= _INT16.max
+    ):
+        return None
+    syntax = _syntax(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian)
+    if syntax not in _NATIVE_LITTLE_ENDIAN:
+        return None
+    return item.pixel_offset, bool(item.PixelRepresentation)
+
+
+def _read_direct(item: SliceInfo, offset: int, signed: bool, target: np.ndarray) -> bool:
+    """Read native little-endian 16-bit pixels from the file straight into `target` and make
+    them HU in place: no file buffer, no copy. False when the file does not hold what the
+    header promised (the caller then decodes it the ordinary way) or the HU overflow int16.
+
+    Gives exactly what pydicom's native decoder and _store give (tested): unused high bits are
+    cleared or sign-extended as pydicom does, then the intercept is added with int16 wrap-around
+    (exact, as the result is checked to fit)."""
+    syntax = _syntax(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian)
+    with open(item.ref.path, "rb") as handle:
+        handle.seek(offset)
+        head = handle.read(12)
+        element = next(
+            data_element_generator(
+                io.BytesIO(head), syntax.is_implicit_VR, True, defer_size=0
+            ),
+            None,
+        )
+        if element is None or element.tag != _PIXEL_DATA or element.length != target.nbytes:
+            return False
+        handle.seek(offset + element.value_tell)
+        if handle.readinto(memoryview(target).cast("B")) != target.nbytes:
+            return False
+    raw = target if signed else target.view(np.uint16)
+    shift = 16 - item.BitsStored
+    if shift:
+        np.left_shift(raw, shift, out=raw)
+        np.right_shift(raw, shift, out=raw)
+    intercept = item.RescaleIntercept
+    stored = _stored_range(item)
+    if stored is None or not _fits_int16(*stored, 1, intercept):
+        if not _fits_int16(float(raw.min()), float(raw.max()), 1, intercept):
+            return False
+    if intercept:
+        target += np.int16(intercept)
+    return True
+
+
 def _decode_file(entries: list[tuple[int, SliceInfo]], out: np.ndarray) -> list[int]:
     """Decode one file into its slices of `out`; returns z indices that overflowed int16."""
-    frames = read_pixels(entries[0][1])
+    z, item = entries[0]
+    direct = _direct_source(item, out) if len(entries) == 1 else None
+    if direct is not None and _read_direct(item, *direct, out[z]):
+        return []
+    frames = read_pixels(item)
     overflow = []
     for z, item in entries:
         if not _store(frames[item.frame or 0], item, out[z]):

@@ -122,3 +122,11 @@ def test_without_workers_small_folders_are_read_in_process(folder, monkeypatch):
     monkeypatch.setenv("MEDMPT_HEADER_WORKERS", "2")
     index_sources(folder, use_cache=False)  # 56 files: too few to be worth starting workers
     assert header_pool._pool is None
+
+
+def test_small_folders_are_spread_over_every_worker():
+    # 66 files on 2 workers in tasks of 16 would leave one worker with 3 tasks, the other with 2.
+    assert header_pool._chunk_size(66, 2) * 2 * header_pool.CHUNKS_PER_WORKER >= 66
+    assert header_pool._chunk_size(66, 2) < 16
+    assert header_pool._chunk_size(4000, 2) == header_pool.CHUNK_FILES
+    assert header_pool._chunk_size(3, 4) == 1
