@@ -212,9 +212,11 @@ def _read_direct(item: SliceInfo, offset: int, signed: bool, target: np.ndarray)
             return False
     raw = target if signed else target.view(np.uint16)
     shift = 16 - item.BitsStored
-    if shift:
+    if shift and signed:  # sign-extend from the highest stored bit
         np.left_shift(raw, shift, out=raw)
         np.right_shift(raw, shift, out=raw)
+    elif shift:  # clear the unused bits: the same as pydicom's two shifts, in one pass
+        np.bitwise_and(raw, np.uint16((1 << item.BitsStored) - 1), out=raw)
     intercept = item.RescaleIntercept
     stored = _stored_range(item)
     if stored is None or not _fits_int16(*stored, 1, intercept):
