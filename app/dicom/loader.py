@@ -1,8 +1,9 @@
 """Loads an indexed series into a Volume: pixels per file into one preallocated HU array.
 
 Pixel data is decoded by pydicom's decoders (native, deflated, JPEG, JPEG-LS, JPEG 2000, RLE via
-the installed plugins) on a small thread pool; a file that cannot be decoded is dropped and
-reported in Volume.problems. Must not import Qt.
+the installed plugins) on a small thread pool; native little-endian 16-bit slices with a slope
+of 1 (most CT) are read straight from the file into the volume instead, with the same values.
+A file that cannot be decoded is dropped and reported in Volume.problems. Must not import Qt.
 """
 
 from __future__ import annotations
@@ -63,17 +64,27 @@ def _decoder_options(item: SliceInfo) -> dict[str, object]:
     }
 
 
-def _native_pixels(data: memoryview, offset: int, syntax: UID) -> memoryview | None:
-    """The PixelData value as a view on `data` (no copy), located by pydicom from its offset."""
-    head = io.BytesIO(bytes(data[offset : offset + 12]))
+def _pixel_value(head: bytes, syntax: UID) -> tuple[int, int] | None:
+    """(where the value starts, its length) of a defined-length PixelData element whose header
+    opens `head` (12 bytes suffice), read by pydicom; None if `head` holds no such element."""
     element = next(
-        data_element_generator(head, syntax.is_implicit_VR, syntax.is_little_endian, defer_size=0),
+        data_element_generator(
+            io.BytesIO(head), syntax.is_implicit_VR, syntax.is_little_endian, defer_size=0
+        ),
         None,
     )
     if element is None or element.tag != _PIXEL_DATA or element.length == _UNDEFINED:
         return None
-    start = offset + element.value_tell
-    return data[start : start + element.length]
+    return element.value_tell, element.length
+
+
+def _native_pixels(data: memoryview, offset: int, syntax: UID) -> memoryview | None:
+    """The PixelData value as a view on `data` (no copy), located by pydicom from its offset."""
+    value = _pixel_value(bytes(data[offset : offset + 12]), syntax)
+    if value is None:
+        return None
+    start = offset + value[0]
+    return data[start : start + value[1]]
 
 
 def _pixel_source(data: bytearray | bytes, item: SliceInfo, syntax: UID) -> object | None:
@@ -198,16 +209,10 @@ def _read_direct(item: SliceInfo, offset: int, signed: bool, target: np.ndarray)
     syntax = _syntax(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian)
     with open(item.ref.path, "rb") as handle:
         handle.seek(offset)
-        head = handle.read(12)
-        element = next(
-            data_element_generator(
-                io.BytesIO(head), syntax.is_implicit_VR, True, defer_size=0
-            ),
-            None,
-        )
-        if element is None or element.tag != _PIXEL_DATA or element.length != target.nbytes:
+        value = _pixel_value(handle.read(12), syntax)
+        if value is None or value[1] != target.nbytes:
             return False
-        handle.seek(offset + element.value_tell)
+        handle.seek(offset + value[0])
         if handle.readinto(memoryview(target).cast("B")) != target.nbytes:
             return False
     raw = target if signed else target.view(np.uint16)
