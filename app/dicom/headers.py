@@ -281,8 +281,9 @@ def _read_prefix(ref: FileRef) -> tuple[bytes, int]:
     return ref.read(HEADER_PREFIX), size
 
 
-def _read_dataset(ref: FileRef, data: bytes, size: int) -> tuple[Dataset, int | None, int]:
-    """The header, the PixelData element's offset (None if absent/unknown) and the file size."""
+def _read_dataset(ref: FileRef, data: bytes, size: int) -> tuple[Dataset, int | None]:
+    """The header read by dcmread from `data` (the file's first bytes; the whole file when the
+    header is longer) and the PixelData element's offset (None if absent/unknown)."""
     try:
         ds, stop = _parse(data)
     except HeaderError:
@@ -298,9 +299,9 @@ def _read_dataset(ref: FileRef, data: bytes, size: int) -> tuple[Dataset, int | 
     tag = _PIXEL_TAG_BE if tsyntax == ExplicitVRBigEndian else _PIXEL_TAG_LE
     has_pixels = data[stop : stop + 4] == tag
     if not has_pixels:
-        return ds, None, size
+        return ds, None
     # Deflated data sets are compressed as a whole, so the offset in the file means nothing.
-    return ds, (None if tsyntax == DeflatedExplicitVRLittleEndian else stop), size
+    return ds, (None if tsyntax == DeflatedExplicitVRLittleEndian else stop)
 
 
 def _value(values: dict[str, Any], keyword: str, default: Any = None) -> Any:
@@ -464,7 +465,7 @@ def read_header(
             offset = stop if data[stop : stop + 4] == _PIXEL_TAG_LE else None
             has_pixels = False  # as with dcmread: reading stops before the pixel data
         else:
-            dataset, offset, size = _read_dataset(ref, data, size)
+            dataset, offset = _read_dataset(ref, data, size)
             tsyntax = (
                 str(dataset.file_meta.get("TransferSyntaxUID", ""))
                 if hasattr(dataset, "file_meta")
