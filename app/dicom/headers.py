@@ -19,7 +19,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import data_element_generator
+from pydicom.filereader import ENCODED_VR, data_element_generator
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
 from pydicom.uid import (
@@ -103,7 +103,6 @@ _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # float, double, 
 _DATASET_VRS = frozenset({VR.SQ, VR.OB, VR.OW, VR.UN})
 """Values that need a Dataset to resolve (sequences) or are not plain attributes."""
 _KNOWN_VRS = frozenset(str(vr) for vr in VR)
-_ENCODED_VRS = frozenset(vr.encode("ascii") for vr in _KNOWN_VRS)
 
 
 def _not_file_meta(tag: BaseTag, vr: str | None, length: int) -> bool:
@@ -208,7 +207,7 @@ def _meta_syntax(buffer: io.BytesIO) -> tuple[str, bool] | None:
 
 
 def _explicit_vr_at(data: bytes, position: int) -> bool:
-    return data[position + 4 : position + 6] in _ENCODED_VRS
+    return data[position + 4 : position + 6] in ENCODED_VR
 
 
 def _fast_values(data: bytes) -> tuple[dict[str, Any], str, int] | None:
@@ -296,12 +295,16 @@ def _read_dataset(ref: FileRef, data: bytes, size: int) -> tuple[Dataset, int | 
         data = ref.read()  # the header is longer than the prefix (e.g. Enhanced CT, deflated)
         ds, stop = _parse(data)
     tsyntax = ds.file_meta.get("TransferSyntaxUID", "") if hasattr(ds, "file_meta") else ""
+    return ds, _pixel_offset(data, stop, tsyntax)
+
+
+def _pixel_offset(data: bytes, stop: int, tsyntax: str) -> int | None:
+    """The PixelData element's offset in the file if reading stopped at it, else None."""
     tag = _PIXEL_TAG_BE if tsyntax == ExplicitVRBigEndian else _PIXEL_TAG_LE
-    has_pixels = data[stop : stop + 4] == tag
-    if not has_pixels:
-        return ds, None
+    if data[stop : stop + 4] != tag:
+        return None
     # Deflated data sets are compressed as a whole, so the offset in the file means nothing.
-    return ds, (None if tsyntax == DeflatedExplicitVRLittleEndian else stop)
+    return None if tsyntax == DeflatedExplicitVRLittleEndian else stop
 
 
 def _value(values: dict[str, Any], keyword: str, default: Any = None) -> Any:
@@ -462,8 +465,7 @@ def read_header(
         fast = _try_fast_values(data)
         if fast is not None:
             ds, tsyntax, stop = fast
-            offset = stop if data[stop : stop + 4] == _PIXEL_TAG_LE else None
-            has_pixels = False  # as with dcmread: reading stops before the pixel data
+            offset = _pixel_offset(data, stop, tsyntax)
         else:
             dataset, offset = _read_dataset(ref, data, size)
             tsyntax = (
@@ -471,7 +473,6 @@ def read_header(
                 if hasattr(dataset, "file_meta")
                 else ""
             )
-            has_pixels = "PixelData" in dataset
             ds = _as_dict(dataset)
     except HeaderError:
         raise
@@ -489,7 +490,8 @@ def read_header(
         if not common[keyword]:
             raise HeaderError(f"missing {keyword}")
     deflated = tsyntax == DeflatedExplicitVRLittleEndian
-    if offset is None and not has_pixels and not (deflated and common["Rows"]):
+    # Reading stops before the pixel data, so an image is known by its PixelData offset.
+    if offset is None and not (deflated and common["Rows"]):
         raise HeaderError(f"no image (SOP class {common['SOPClassUID'] or 'unknown'})")
     for keyword in ("Rows", "Columns", "BitsAllocated"):
         if not common[keyword]:
