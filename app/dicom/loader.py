@@ -146,15 +146,24 @@ def _stored_range(item: SliceInfo) -> tuple[int, int] | None:
     return 0, (1 << bits) - 1
 
 
+def _fits(raw: np.ndarray, item: SliceInfo, slope: float, intercept: float) -> bool:
+    """Whether the HU of `raw` fit int16: from the range the stored bits can hold where that
+    suffices, else by scanning the pixels (e.g. 16-bit data). Unsigned pixels with a positive
+    slope need only their maximum: the low end, intercept or more, fits once the intercept does."""
+    stored = _stored_range(item)
+    if raw.dtype.itemsize <= 2 and stored is not None and _fits_int16(*stored, slope, intercept):
+        return True
+    if raw.dtype.kind == "u" and slope > 0 and intercept >= _INT16.min:
+        return float(raw.max()) * slope + intercept <= _INT16.max
+    return _fits_int16(float(raw.min()), float(raw.max()), slope, intercept)
+
+
 def _store(raw: np.ndarray, item: SliceInfo, target: np.ndarray) -> bool:
     """Write HU into target; False when an int16 target cannot hold this slice exactly."""
     slope, intercept = item.RescaleSlope, item.RescaleIntercept
     if target.dtype == np.int16:
-        # Scan the pixels only when the stored bits alone could overflow (e.g. 16-bit data).
-        stored = _stored_range(item)
-        if raw.dtype.itemsize > 2 or stored is None or not _fits_int16(*stored, slope, intercept):
-            if not _fits_int16(float(raw.min()), float(raw.max()), slope, intercept):
-                return False
+        if not _fits(raw, item, slope, intercept):
+            return False
         if slope == 1 and raw.dtype in _NATIVE_16 and _INT16.min <= intercept <= _INT16.max:
             # One int16 pass over an int16 view. int16 addition wraps modulo 2**16, so even
             # unsigned values above 32767 (read as negative) come out exact, as the true result
@@ -223,10 +232,8 @@ def _read_direct(item: SliceInfo, offset: int, signed: bool, target: np.ndarray)
     elif shift:  # clear the unused bits: the same as pydicom's two shifts, in one pass
         np.bitwise_and(raw, np.uint16((1 << item.BitsStored) - 1), out=raw)
     intercept = item.RescaleIntercept
-    stored = _stored_range(item)
-    if stored is None or not _fits_int16(*stored, 1, intercept):
-        if not _fits_int16(float(raw.min()), float(raw.max()), 1, intercept):
-            return False
+    if not _fits(raw, item, 1, intercept):
+        return False
     if intercept:
         target += np.int16(intercept)
     return True
