@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from pydicom.data.data_manager import external_data_sources
 from pydicom.filereader import data_element_generator
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
-from app.dicom import headers, index_sources, load_volume, loader
+from app.dicom import LoadError, headers, index_sources, load_volume, loader
 from app.dicom.headers import HeaderError, read_header
 from app.dicom.model import FileRef
 from app.dicom.synthetic import SeriesSpec, phantom_slice, slice_dataset, write_series
@@ -41,8 +42,10 @@ def _fast_path_taken(path: Path) -> bool:
 
 
 def _pydicom_test_files() -> list[Path]:
-    folder = Path(pydicom.__file__).parent / "data" / "test_files"
-    return sorted(p for p in folder.rglob("*") if p.is_file())
+    """pydicom's bundled test files and those of `pydicom-data` (installed for offline use)."""
+    folders = [Path(pydicom.__file__).parent / "data" / "test_files"]
+    folders += [Path(s.data_path) for s in external_data_sources().values()]
+    return sorted(p for folder in folders for p in folder.rglob("*") if p.is_file())
 
 
 @pytest.mark.slow
@@ -124,7 +127,8 @@ def _series(folder: Path, syntax: str, count: int, **attributes: object) -> Path
     return folder
 
 
-def _volume(folder: Path, direct: bool, monkeypatch) -> tuple[np.ndarray, int]:
+def _volume_of(series, direct: bool, monkeypatch) -> tuple[np.ndarray, int]:
+    """The series' voxels with or without the direct read, and how many direct reads ran."""
     calls = []
     read_direct = loader._read_direct
 
@@ -135,9 +139,14 @@ def _volume(folder: Path, direct: bool, monkeypatch) -> tuple[np.ndarray, int]:
     monkeypatch.setattr(loader, "_read_direct", counted)
     if not direct:
         monkeypatch.setattr(loader, "_direct_source", lambda item, target: None)
-    volume = load_volume(index_sources(folder, use_cache=False).series[0])
-    monkeypatch.undo()
-    return volume.voxels, len(calls)
+    try:
+        return load_volume(series).voxels, len(calls)
+    finally:
+        monkeypatch.undo()
+
+
+def _volume(folder: Path, direct: bool, monkeypatch) -> tuple[np.ndarray, int]:
+    return _volume_of(index_sources(folder, use_cache=False).series[0], direct, monkeypatch)
 
 
 @pytest.mark.parametrize(
@@ -170,3 +179,21 @@ def test_a_file_changed_after_indexing_still_loads_its_current_pixels(tmp_path):
     volume = load_volume(series)
     expected = ds.pixel_array.astype(np.int32) + int(ds.RescaleIntercept)
     np.testing.assert_array_equal(volume.voxels[1], expected)
+
+
+def test_direct_pixel_reads_equal_decoded_pixels_on_pydicom_test_files(monkeypatch):
+    folders = sorted({path.parent for path in _pydicom_test_files()})
+    index = index_sources(folders, use_cache=False)
+    direct_reads = 0
+    for series in index.series:
+        outcomes = []
+        for direct in (True, False):
+            try:
+                voxels, taken = _volume_of(series, direct, monkeypatch)
+            except LoadError as exc:
+                outcomes.append(("refused", str(exc)))
+                continue
+            direct_reads += taken
+            outcomes.append((voxels.dtype, voxels.shape, voxels.tobytes()))
+        assert outcomes[0] == outcomes[1], series.SeriesDescription
+    assert direct_reads > 10, "native 16-bit test files should be read directly"
