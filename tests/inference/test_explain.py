@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.explain import Explanation, to_original_slices
+from inference.explain import Explanation, relevance_to_uint8, to_original_slices
 from inference.slices import sample_slice_indices
 
 
@@ -58,3 +58,16 @@ def test_a_sentence_without_tokens_gives_zero_relevance() -> None:
                               sample_slice_indices(32), (32, 16, 16))
     assert not explanation.slice_relevance(2, 2).any()
     assert not explanation.heatmap_volume(2, 2).any()
+
+
+def test_the_shown_heatmap_stays_in_range_for_odd_patch_relevance() -> None:
+    # Negative and uneven patch values (a converted model's graph could give them): the viewer's
+    # uint8 heatmap still equals the float heatmap's, and both stay within 0..1 / 0..255.
+    rng = np.random.default_rng(5)
+    patches = rng.normal(0.0, 1.0, (32, 14, 14)).astype(np.float32)
+    attention = rng.random((2, 6, 32)).astype(np.float32)
+    explanation = Explanation(attention, patches, sample_slice_indices(50), (50, 70, 90))
+    for start, end in ((0, None), (1, 4)):
+        volume = explanation.heatmap_volume(start, end)
+        assert 0.0 <= volume.min() and volume.max() <= 1.0
+        np.testing.assert_array_equal(explanation.heatmap_uint8(start, end), relevance_to_uint8(volume))
