@@ -105,6 +105,11 @@ _DATASET_VRS = frozenset({VR.SQ, VR.OB, VR.OW, VR.UN})
 _KNOWN_VRS = frozenset(str(vr) for vr in VR)
 
 
+def _needs_dataset(vr: str) -> bool:
+    """Sequences, binary and ambiguous VRs: pydicom resolves them with the Dataset around them."""
+    return vr in _DATASET_VRS or " or " in vr
+
+
 def _not_file_meta(tag: BaseTag, vr: str | None, length: int) -> bool:
     return tag >> 16 != 2
 
@@ -169,7 +174,7 @@ def _as_dict(ds: Dataset | None) -> dict[str, Any]:
             keyword = _KEYWORDS.get(element.tag) or keyword_for_tag(element.tag)
             if isinstance(element, RawDataElement):
                 vr = element.VR or dictionary_VR(element.tag)
-                if vr in (VR.SQ, VR.OB, VR.OW, VR.UN) or " or " in vr:
+                if _needs_dataset(vr):
                     element = ds[element.tag]  # let pydicom resolve sequences and ambiguous VRs
                     values[keyword] = element.value
                 else:
@@ -253,7 +258,7 @@ def _fast_values(data: bytes) -> tuple[dict[str, Any], str, int] | None:
         if element.VR is not None and element.VR not in _KNOWN_VRS:
             return None  # a corrupted VR: dcmread reports the file as unreadable
         vr = element.VR or dictionary_VR(element.tag)
-        if vr in _DATASET_VRS or " or " in vr:
+        if _needs_dataset(vr):
             return None
         if element.tag == _CHARSET_TAG:
             encodings = convert_encodings(convert_value(VR.CS, element) or "")

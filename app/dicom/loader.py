@@ -103,6 +103,11 @@ def _syntax(uid: str) -> UID:
     return UID(uid)
 
 
+def _item_syntax(item: SliceInfo) -> UID:
+    """The transfer syntax of the file holding `item` (implicit VR little endian if unstated)."""
+    return _syntax(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian)
+
+
 @functools.lru_cache(maxsize=64)
 def _decoder(syntax: UID):  # noqa: ANN202 - a pydicom Decoder
     return get_decoder(syntax)
@@ -114,7 +119,7 @@ def read_pixels(item: SliceInfo) -> np.ndarray:
     Native pixel data is decoded in place in the file's buffer (one read, no copies).
     """
     data = item.ref.read_buffer()
-    syntax = _syntax(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian)
+    syntax = _item_syntax(item)
     source = _pixel_source(data, item, syntax)
     if source is not None:
         array = _decoder(syntax).as_array(source, **_decoder_options(item))[0]
@@ -138,7 +143,7 @@ def _fits_int16(low: float, high: float, slope: float, intercept: float) -> bool
 def _stored_range(item: SliceInfo) -> tuple[int, int] | None:
     """The values BitsStored bits can hold, for native pixel data (pydicom clears or sign-extends
     its unused bits); None for compressed data, whose decoders need not keep to BitsStored."""
-    if _syntax(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian).is_encapsulated:
+    if _item_syntax(item).is_encapsulated:
         return None
     bits = max(1, min(item.BitsStored or item.BitsAllocated, 32))
     if item.PixelRepresentation:
@@ -201,7 +206,7 @@ def _direct_source(item: SliceInfo, target: np.ndarray) -> tuple[int, bool] | No
         or not _INT16.min <= item.RescaleIntercept <= _INT16.max
     ):
         return None
-    syntax = _syntax(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian)
+    syntax = _item_syntax(item)
     if syntax not in _NATIVE_LITTLE_ENDIAN:
         return None
     return item.pixel_offset, bool(item.PixelRepresentation)
@@ -215,7 +220,7 @@ def _read_direct(item: SliceInfo, offset: int, signed: bool, target: np.ndarray)
     Gives exactly what pydicom's native decoder and _store give (tested): unused high bits are
     cleared or sign-extended as pydicom does, then the intercept is added with int16 wrap-around
     (exact, as the result is checked to fit)."""
-    syntax = _syntax(item.TransferSyntaxUID or pydicom.uid.ImplicitVRLittleEndian)
+    syntax = _item_syntax(item)
     with open(item.ref.path, "rb") as handle:
         handle.seek(offset)
         value = _pixel_value(handle.read(12), syntax)
