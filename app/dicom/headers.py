@@ -20,6 +20,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import ENCODED_VR, data_element_generator
+from pydicom.misc import size_in_bytes
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
 from pydicom.uid import (
@@ -92,11 +93,13 @@ NEEDED_TAGS = list(
     dict.fromkeys(_IMAGE_KEYWORDS + _SERIES_TEXT + IDENTIFYING_KEYWORDS + _MULTI_FRAME_GROUPS)
 )
 """Only these elements are kept when parsing a header (pydicom specific_tags)."""
-_NEEDED_TAG_NUMBERS = [Tag(keyword) for keyword in NEEDED_TAGS]
-"""The same as tag numbers: pydicom converts keywords to tags on every call otherwise."""
-_KEYWORDS = {
-    int(tag): keyword for tag, keyword in zip(_NEEDED_TAG_NUMBERS, NEEDED_TAGS, strict=True)
-}
+_NEEDED_TAG_NUMBERS = [int(Tag(keyword)) for keyword in NEEDED_TAGS]
+"""The same as plain int tag numbers: pydicom converts keywords to tags on every call otherwise,
+and its set of wanted tags compares plain ints in C (BaseTag compares in Python)."""
+_KEYWORDS = dict(zip(_NEEDED_TAG_NUMBERS, NEEDED_TAGS, strict=True))
+_DICTIONARY_VRS = {tag: dictionary_VR(tag) for tag in _NEEDED_TAG_NUMBERS}
+"""The needed elements' VRs, for implicit-VR files (pydicom's lookup is slower)."""
+_DEFER_BYTES = size_in_bytes(DEFER_SIZE)
 _TRANSFER_SYNTAX_TAG = 0x00020010
 _CHARSET_TAG = 0x00080005
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # float, double, integer pixels
@@ -144,7 +147,7 @@ def _parse(data: bytes) -> tuple[Dataset, int]:
     buffer = io.BytesIO(data)
     options = {
         "stop_before_pixels": True,
-        "defer_size": DEFER_SIZE,
+        "defer_size": _DEFER_BYTES,
         "specific_tags": _NEEDED_TAG_NUMBERS,
     }
     try:
@@ -243,7 +246,7 @@ def _fast_values(data: bytes) -> tuple[dict[str, Any], str, int] | None:
             implicit,
             True,
             stop_when=_at_pixel_data,
-            defer_size=DEFER_SIZE,
+            defer_size=_DEFER_BYTES,
             specific_tags=_NEEDED_TAG_NUMBERS,
         )
     )
@@ -257,12 +260,13 @@ def _fast_values(data: bytes) -> tuple[dict[str, Any], str, int] | None:
             return None  # an undefined-length sequence
         if element.VR is not None and element.VR not in _KNOWN_VRS:
             return None  # a corrupted VR: dcmread reports the file as unreadable
-        vr = element.VR or dictionary_VR(element.tag)
+        tag = int(element.tag)  # plain int: dict lookups without BaseTag's Python __eq__
+        vr = element.VR or _DICTIONARY_VRS.get(tag) or dictionary_VR(tag)
         if _needs_dataset(vr):
             return None
-        if element.tag == _CHARSET_TAG:
+        if tag == _CHARSET_TAG:
             encodings = convert_encodings(convert_value(VR.CS, element) or "")
-        raw.append((element.tag, vr, element))
+        raw.append((tag, vr, element))
     values: dict[str, Any] = {}
     for tag, vr, element in raw:
         keyword = _KEYWORDS.get(tag) or keyword_for_tag(tag)
