@@ -191,10 +191,9 @@ def _store(raw: np.ndarray, item: SliceInfo, target: np.ndarray) -> bool:
     return True
 
 
-def _direct_source(item: SliceInfo, target: np.ndarray) -> tuple[int, bool] | None:
-    """Where a file's pixels can be read straight into an int16 slice: the pixel value's offset
-    in the file, and whether the stored values are signed; None when they cannot."""
-    if (
+def _can_read_direct(item: SliceInfo, target: np.ndarray) -> bool:
+    """Whether a file's pixels can be read straight into an int16 slice (_read_direct)."""
+    return not (
         target.dtype != np.int16
         or item.ref.member is not None
         or item.pixel_offset is None
@@ -204,15 +203,11 @@ def _direct_source(item: SliceInfo, target: np.ndarray) -> tuple[int, bool] | No
         or not 0 < item.BitsStored <= 16
         or item.RescaleSlope != 1
         or not _INT16.min <= item.RescaleIntercept <= _INT16.max
-    ):
-        return None
-    syntax = _item_syntax(item)
-    if syntax not in _NATIVE_LITTLE_ENDIAN:
-        return None
-    return item.pixel_offset, bool(item.PixelRepresentation)
+        or _item_syntax(item) not in _NATIVE_LITTLE_ENDIAN
+    )
 
 
-def _read_direct(item: SliceInfo, offset: int, signed: bool, target: np.ndarray) -> bool:
+def _read_direct(item: SliceInfo, target: np.ndarray) -> bool:
     """Read native little-endian 16-bit pixels from the file straight into `target` and make
     them HU in place: no file buffer, no copy. False when the file does not hold what the
     header promised (the caller then decodes it the ordinary way) or the HU overflow int16.
@@ -220,6 +215,9 @@ def _read_direct(item: SliceInfo, offset: int, signed: bool, target: np.ndarray)
     Gives exactly what pydicom's native decoder and _store give (tested): unused high bits are
     cleared or sign-extended as pydicom does, then the intercept is added with int16 wrap-around
     (exact, as the result is checked to fit)."""
+    offset = item.pixel_offset
+    if offset is None:  # _can_read_direct refuses these; kept for the type checker
+        return False
     syntax = _item_syntax(item)
     with open(item.ref.path, "rb") as handle:
         handle.seek(offset)
@@ -229,6 +227,7 @@ def _read_direct(item: SliceInfo, offset: int, signed: bool, target: np.ndarray)
         handle.seek(offset + value[0])
         if handle.readinto(memoryview(target).cast("B")) != target.nbytes:
             return False
+    signed = bool(item.PixelRepresentation)
     raw = target if signed else target.view(np.uint16)
     shift = 16 - item.BitsStored
     if shift and signed:  # sign-extend from the highest stored bit
@@ -247,8 +246,7 @@ def _read_direct(item: SliceInfo, offset: int, signed: bool, target: np.ndarray)
 def _decode_file(entries: list[tuple[int, SliceInfo]], out: np.ndarray) -> list[int]:
     """Decode one file into its slices of `out`; returns z indices that overflowed int16."""
     z, item = entries[0]
-    direct = _direct_source(item, out) if len(entries) == 1 else None
-    if direct is not None and _read_direct(item, *direct, out[z]):
+    if len(entries) == 1 and _can_read_direct(item, out) and _read_direct(item, out[z]):
         return []
     frames = read_pixels(item)
     overflow = []

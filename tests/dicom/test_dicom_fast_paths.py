@@ -138,7 +138,7 @@ def _volume_of(series, direct: bool, monkeypatch) -> tuple[np.ndarray, int]:
 
     monkeypatch.setattr(loader, "_read_direct", counted)
     if not direct:
-        monkeypatch.setattr(loader, "_direct_source", lambda item, target: None)
+        monkeypatch.setattr(loader, "_can_read_direct", lambda item, target: False)
     try:
         return load_volume(series).voxels, len(calls)
     finally:
