@@ -98,7 +98,7 @@ _NEEDED_TAG_NUMBERS = [int(Tag(keyword)) for keyword in NEEDED_TAGS]
 and its set of wanted tags compares plain ints in C (BaseTag compares in Python)."""
 _KEYWORDS = dict(zip(_NEEDED_TAG_NUMBERS, NEEDED_TAGS, strict=True))
 _DICTIONARY_VRS = {tag: dictionary_VR(tag) for tag in _NEEDED_TAG_NUMBERS}
-"""The needed elements' VRs, for implicit-VR files (pydicom's lookup is slower)."""
+"""The needed elements' VRs, for implicit-VR files (pydicom's lookup is slower; see _vr)."""
 _DEFER_BYTES = size_in_bytes(DEFER_SIZE)
 _TRANSFER_SYNTAX_TAG = 0x00020010
 _CHARSET_TAG = 0x00080005
@@ -111,6 +111,11 @@ _KNOWN_VRS = frozenset(str(vr) for vr in VR)
 def _needs_dataset(vr: str) -> bool:
     """Sequences, binary and ambiguous VRs: pydicom resolves them with the Dataset around them."""
     return vr in _DATASET_VRS or " or " in vr
+
+
+def _vr(element: RawDataElement) -> str:
+    """The element's VR: as written (explicit VR), else from the data dictionary."""
+    return element.VR or _DICTIONARY_VRS.get(int(element.tag)) or dictionary_VR(element.tag)
 
 
 def _not_file_meta(tag: BaseTag, vr: str | None, length: int) -> bool:
@@ -176,7 +181,7 @@ def _as_dict(ds: Dataset | None) -> dict[str, Any]:
         try:
             keyword = _KEYWORDS.get(element.tag) or keyword_for_tag(element.tag)
             if isinstance(element, RawDataElement):
-                vr = element.VR or dictionary_VR(element.tag)
+                vr = _vr(element)
                 if _needs_dataset(vr):
                     element = ds[element.tag]  # let pydicom resolve sequences and ambiguous VRs
                     values[keyword] = element.value
@@ -261,7 +266,7 @@ def _fast_values(data: bytes) -> tuple[dict[str, Any], str, int] | None:
         if element.VR is not None and element.VR not in _KNOWN_VRS:
             return None  # a corrupted VR: dcmread reports the file as unreadable
         tag = int(element.tag)  # plain int: dict lookups without BaseTag's Python __eq__
-        vr = element.VR or _DICTIONARY_VRS.get(tag) or dictionary_VR(tag)
+        vr = _vr(element)
         if _needs_dataset(vr):
             return None
         if tag == _CHARSET_TAG:
