@@ -2,8 +2,8 @@
 
 Picks the series (app.dicom.choose_series unless --series), loads the model package (--model or
 the bundled default), drafts, prints the report with diagnosis and timings, and writes
-report.txt, report.json and heatmap PNGs of the most relevant slices (a minimal PNG writer:
-no Qt, no imaging library). Identifiers go to stdout and files only, never to the log.
+report.txt, report.json and heatmap PNGs of the most relevant slices (written with Pillow,
+which the PDF export uses too). Identifiers go to stdout and files only, never to the log.
 Must not import Qt, vtk, DICOM libraries (app.dicom does that) or torch.
 """
 
@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import struct
 import sys
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from app import paths
 from app.drafting import ReportDraft, draft_report_task
@@ -27,6 +26,10 @@ from app.export.key_images import blend_heatmap, window_rgb
 from app.tasks import Cancelled, Progress, run_sync
 
 MAX_PNGS = 6
+# zlib level 3 with Pillow's adaptive row filters: a 512 x 512 heatmap PNG in 27 ms and 259 KB,
+# against 50 ms and 268 KB for the hand-written writer used before (level 6, no filters) and
+# 69 ms and 287 KB for Pillow's default level (same slice, median of 5).
+PNG_COMPRESS_LEVEL = 3
 NO_MODEL_EXIT = 2
 
 
@@ -166,7 +169,7 @@ def write_heatmap_pngs(draft: ReportDraft, voxels: np.ndarray, out: Path) -> lis
     for z in relevant_slices(draft):
         rgb = overlay(voxels[z], draft.result.slice_heatmap(z))
         path = out / f"slice_{z:03d}_heatmap.png"
-        path.write_bytes(png_bytes(rgb))
+        Image.fromarray(rgb, "RGB").save(path, "PNG", compress_level=PNG_COMPRESS_LEVEL)
         written.append(path)
     return written
 
@@ -181,17 +184,3 @@ def overlay(hu: np.ndarray, heat: np.ndarray) -> np.ndarray:
     low, high = float(heat.min()), float(heat.max())
     heat = (heat - low) / (high - low) if high > low else np.zeros_like(heat)
     return blend_heatmap(window_rgb(hu), heat, alpha=0.55)
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """Encode an (H, W, 3) uint8 image as PNG (8-bit RGB, no filtering)."""
-    height, width, _ = rgb.shape
-    raw = np.zeros((height, 1 + 3 * width), dtype=np.uint8)
-    raw[:, 1:] = rgb.reshape(height, 3 * width)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
-            + chunk(b"IEND", b""))

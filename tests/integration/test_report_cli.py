@@ -6,7 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from app import cli
 from app.tasks import Cancelled, run_sync
@@ -48,9 +50,14 @@ def test_report_cli_writes_a_bound_report_with_heatmaps(
         assert 0 <= sentence["most_relevant_slice"] < depth
         assert len(sentence["slice_relevance"]) == depth
     assert report["pngs"]
+    first = report["sentences"][0]["most_relevant_slice"]  # the first sentence's slice is always shown
+    assert f"slice_{first:03d}_heatmap.png" in report["pngs"]
     for name in report["pngs"]:
-        data = (out / name).read_bytes()
-        assert data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in data[-12:]
+        with Image.open(out / name) as png:  # a whole slice, in colour where the heatmap lies
+            assert png.format == "PNG" and png.mode == "RGB"
+            assert png.size == (report["volume_shape"][2], report["volume_shape"][1])
+            rgb = np.asarray(png).astype(int)
+        assert (np.abs(rgb[..., 0] - rgb[..., 2]) > 40).any(), f"{name} shows no heatmap colour"
     assert (out / "report.txt").read_text().startswith("MedMPT draft report")
     assert set(report["timings_ms"]) >= {"preprocess", "vision", "decode", "explain", "heatmaps"}
     assert isinstance(report["checks"], list)  # text vs diagnosis-head conflicts, printed as warnings
