@@ -36,11 +36,16 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def article(number: int) -> str:
+    """'a' or 'an' before a number as it is read aloud: an 8, an 11, an 18, an 80; a 6, a 28."""
+    return "an" if str(number).startswith("8") or number in (11, 18) else "a"
+
+
 def _nodule_sentence(f: Finding, rng: np.random.Generator) -> str:
     size, sub, lobe = int(round(f.size_mm or 0)), f.subtype, LOBE_NAMES[f.lobe or ""]
     return _pick(rng, (
-        f"A {size} mm {sub} nodule in the {lobe}.",
-        f"There is a {size} mm {sub} nodule in the {lobe}.",
+        f"{_cap(article(size))} {size} mm {sub} nodule in the {lobe}.",
+        f"There is {article(size)} {size} mm {sub} nodule in the {lobe}.",
         f"{_cap(sub or '')} nodule in the {lobe} measuring {size} mm.",
     ))
 

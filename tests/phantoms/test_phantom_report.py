@@ -48,6 +48,15 @@ def test_report_shape_and_length():
     assert len(vocabulary) < 150, "small, regular vocabulary"
 
 
+def test_the_article_before_a_size_is_read_as_spoken():
+    """'an 8 mm', 'an 11 mm', 'an 18 mm' nodule; 'a' before every other size the phantoms draw."""
+    corpus = " ".join(report_corpus(3000, seed=5))
+    found = re.findall(r"\b([Aa]n?) (\d+) mm", corpus)
+    assert {int(n) for _, n in found} >= {8, 11, 18, 6, 28}
+    for word, number in found:
+        assert word.lower() == ("an" if number in ("8", "11", "18") else "a"), f"{word} {number} mm"
+
+
 def test_normal_report_states_negatives():
     text = write_report([], np.random.default_rng(0))
     parsed = parse_report(text)
