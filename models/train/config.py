@@ -19,8 +19,10 @@ RENDER_SLICES = 32
 # nearest-slice sampling feeds a real series: its thickness (partial volume, noise) is drawn from
 # the clinical protocols, not the 32-slice spacing (a 10 mm slab would hide small nodules).
 RENDER_SLABS_MM = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
-# Names renders cached on disk (held-out evaluation), so a change of recipe never reuses old ones.
-RENDER_RECIPE = "thin2"
+# Names renders cached on disk (training and held-out evaluation), so a change of recipe never
+# reuses old ones. The cached studies keep their report text too, so a change of the report
+# writer is a change of recipe ("thin3": "an 8 mm nodule", was "a 8 mm").
+RENDER_RECIPE = "thin3"
 # Held-out evaluation seeds start here; training seeds are 0 .. cases-1 (offset by the seed).
 HELD_OUT_BASE = 10_000_000
 # Held-out seeds by use: `medmpt eval --generate N` scores on seed 0; `medmpt calibrate` (and
