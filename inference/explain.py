@@ -14,11 +14,11 @@ Numpy only: must not import onnxruntime, app/, ui/, DICOM libraries or torch.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from inference.cpu import usable_cores
 from inference.resize import linear_weights, matmul_single_thread
 
 
@@ -155,11 +155,7 @@ _VOXELS_PER_THREAD = 8 * 512 * 512
 
 
 def _heat_threads() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
+    return max(1, min(usable_cores(), 8))
 
 
 def relevance_to_uint8(heat: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from app.dicom.index_cache import Entry
 from app.dicom.model import FileRef
+from inference.cpu import usable_cores
 
 log = logging.getLogger("app.dicom.header_pool")
 
@@ -54,10 +55,7 @@ def worker_count() -> int:
             return max(0, int(setting))
         except ValueError:
             log.warning("MEDMPT_HEADER_WORKERS=%r is not a number; using the default", setting)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     return min(cores, MAX_WORKERS) if cores > 1 else 0
 
 

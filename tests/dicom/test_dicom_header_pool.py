@@ -130,3 +130,17 @@ def test_small_folders_are_spread_over_every_worker():
     assert header_pool._chunk_size(66, 2) < 16
     assert header_pool._chunk_size(4000, 2) == header_pool.CHUNK_FILES
     assert header_pool._chunk_size(3, 4) == 1
+
+
+def test_a_process_pinned_to_one_core_reads_headers_in_process(monkeypatch):
+    """In a container limited to one core, extra worker processes would only compete for it."""
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("this platform has no CPU affinity call")
+    monkeypatch.delenv("MEDMPT_HEADER_WORKERS", raising=False)
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    try:
+        assert header_pool.worker_count() == 0
+    finally:
+        os.sched_setaffinity(0, before)
+    assert header_pool.worker_count() == (min(len(before), header_pool.MAX_WORKERS) if len(before) > 1 else 0)
