@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "phantom ground truth (models/train/slice_pretrain.py)")
     parser.add_argument("--patch-size", type=int, choices=(16, 32), default=defaults.patch_size,
                         help="slice encoder patch (16: a 14 x 14 grid as the paper; 32: 7 x 7, four times cheaper)")
+    parser.add_argument("--vision-width", type=int, default=defaults.vision_width,
+                        help="slice encoder width (a multiple of 32; 64 by default: CPU training time)")
     parser.add_argument("--paste-share", type=float, default=PASTE_SHARE,
                         help="stage zero: share of slices given a pasted synthetic nodule (0 = none)")
     parser.add_argument("--pretrain-minutes", type=float, default=None, help="wall-time budget of stage zero")
@@ -58,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> TrainSettings:
     return TrainSettings(cases=args.cases, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, threads=args.threads, max_minutes=args.max_minutes,
-                         patch_size=args.patch_size)
+                         patch_size=args.patch_size, vision_width=args.vision_width)
 
 
 def _check(args: argparse.Namespace) -> str | None:
@@ -68,6 +70,8 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"--seed must be in 0..999, got {args.seed}"
     if args.epochs < 0 or args.batch_size < 1 or args.workers < 1 or args.pretrain_steps < 0:
         return "--batch-size and --workers must be positive, --epochs and --pretrain-steps not negative"
+    if args.vision_width < 32 or args.vision_width % 32:
+        return f"--vision-width must be a positive multiple of 32, got {args.vision_width}"
     if not 0.0 <= args.paste_share <= 1.0:
         return "--paste-share must be between 0 and 1"
     if args.epochs == 0 and args.pretrain_steps == 0 and not args.export_only:

@@ -30,12 +30,16 @@ HELD_OUT_BASE = 10_000_000
 EVALUATION_SEED, CALIBRATION_SEED, MIN_CALIBRATION_STUDIES = 0, 1, 20
 
 
-def phantom_config(vocab_size: int, patch_size: int = 32) -> MedMPTConfig:
-    """TINY with a narrower ViT, the tokenizer's vocabulary and a `patch_size` patch (32: a 7 x 7
-    grid; 16: 14 x 14 as the paper)."""
+def phantom_config(vocab_size: int, patch_size: int = 32, vision_width: int = 64) -> MedMPTConfig:
+    """TINY with a narrower ViT (`vision_width`, 32 per attention head, MLP and fusion FFN four
+    times as wide), the tokenizer's vocabulary and a `patch_size` patch (32: a 7 x 7 grid; 16:
+    14 x 14 as the paper)."""
+    if vision_width % 32:
+        raise ValueError(f"the slice encoder's width must be a multiple of 32 (its head size), got {vision_width}")
     return replace(
-        TINY, config_name="tiny-phantom", patch_size=patch_size, vision_width=64, vision_depth=4,
-        vision_heads=2, vision_mlp=256, fusion_ffn=256, text_width=192, text_layers=2,
+        TINY, config_name="tiny-phantom", patch_size=patch_size, vision_width=vision_width, vision_depth=4,
+        vision_heads=vision_width // 32, vision_mlp=4 * vision_width, fusion_ffn=4 * vision_width,
+        text_width=192, text_layers=2,
         text_heads=4, text_ffn=768, vocab_size=vocab_size, dropout=0.0,
     )
 
@@ -61,4 +65,5 @@ class TrainSettings:
     threads: int = 2
     checkpoint_every: int = 25
     patch_size: int = 32  # of the slice encoder (phantom_config)
+    vision_width: int = 64  # of the slice encoder (phantom_config)
     max_minutes: float | None = None  # wall budget; the LR schedule follows the larger of step and time progress

@@ -72,7 +72,8 @@ class Trainer:
         self.work.mkdir(parents=True, exist_ok=True)
         seed_everything(settings.seed, settings.threads)
         self.tokenizer = build_tokenizer(settings.seed)
-        self.model: MedMPTReportModel = build_model(phantom_config(self.tokenizer.get_vocab_size(), settings.patch_size),
+        self.model: MedMPTReportModel = build_model(phantom_config(self.tokenizer.get_vocab_size(), settings.patch_size,
+                                                                   settings.vision_width),
                                                      settings.seed)
         self.cache = StudyCache(cache_dir or self.work / "cache", training_seeds(settings.cases, settings.seed))
         self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=settings.lr,

@@ -60,6 +60,8 @@ def test_train_cli_refuses_bad_arguments(tmp_path, capsys):
     assert "--seed" in capsys.readouterr().err
     assert cli_train.run(_parse(cli_train, ["--out", str(tmp_path), "--paste-share", "1.5"])) == 2
     assert "--paste-share" in capsys.readouterr().err
+    assert cli_train.run(_parse(cli_train, ["--out", str(tmp_path), "--vision-width", "100"])) == 2
+    assert "--vision-width" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: only the two patch grids the exporter knows
         _parse(cli_train, ["--out", str(tmp_path), "--patch-size", "8"])
 
@@ -67,6 +69,17 @@ def test_train_cli_refuses_bad_arguments(tmp_path, capsys):
 def test_the_patch_size_sets_the_grid_of_the_phantom_model():
     assert phantom_config(300).grid == 7
     assert phantom_config(300, patch_size=16).grid == 14  # the paper's 14 x 14 heatmaps
+
+
+def test_a_wider_slice_encoder_keeps_32_wide_heads_and_runs():
+    config = phantom_config(300, patch_size=16, vision_width=128)
+    assert (config.vision_heads, config.vision_mlp, config.fusion_ffn) == (4, 512, 512)
+    with torch.no_grad():
+        out = build_model(config, seed=0).encode(torch.zeros(1, 32, 3, 224, 224))
+    assert out["slice_tokens"].shape == (1, 32, 128)
+    assert out["patch_relevance"].shape == (1, 32, 14, 14)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        phantom_config(300, vision_width=100)
 
 
 def test_eval_cli_refuses_missing_data_and_models(tmp_path, capsys):
