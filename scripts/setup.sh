@@ -14,7 +14,8 @@ APT_PACKAGES=(python3.11 python3.11-venv libegl1 libgl1 libglx-mesa0 libosmesa6 
   libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxrender1 libxcb-cursor0
   libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-image0
   libxcb-render-util0 libxcb-xkb1 libxi6 libxt6 xvfb xauth fonts-noto-core)
-[[ $want_dev == 1 ]] && APT_PACKAGES+=(dicom3tools)
+# Tests: dciodvfy, Ghostscript to read exported PDFs back, a CJK fallback font for the PDF export.
+[[ $want_dev == 1 ]] && APT_PACKAGES+=(dicom3tools ghostscript fonts-droid-fallback)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
