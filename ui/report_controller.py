@@ -76,6 +76,7 @@ class ReportController(QObject):
         self.volume, self.draft, self.status, self.heat = volume, None, None, None
         self._restored_from = None
         self.panel.clear()
+        self.panel.set_series_open(volume is not None)
         self.findings.set_items([])
         self.viewer.set_heat(None)
         self.viewer.set_relevance(None)

@@ -64,6 +64,8 @@ class ReportPanel(QWidget):
         self.status_label.setObjectName("reportStatus")
         self.status_label.setWordWrap(True)
         self.locked = False
+        self.series_open = False  # nothing to draft, edit or sign until a series is shown
+        self.busy = False
         self.ai_enabled = True
         self.flags: dict[int, list[str]] = {}  # entry index -> the checks that concern it
         layout.addWidget(self.banner)
@@ -91,6 +93,7 @@ class ReportPanel(QWidget):
         for label in (self.model_label, self.status_label, self.diagnosis):
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.diagnosis, 1)
+        self._update_buttons()
 
     def _draft_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -103,7 +106,6 @@ class ReportPanel(QWidget):
         self.replace_button.setVisible(False)
         self.replace_button.clicked.connect(self.replace_requested)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_requested)
         row.addWidget(self.draft_button)
         row.addWidget(self.replace_button)
@@ -132,7 +134,6 @@ class ReportPanel(QWidget):
         self.sign_button = QPushButton("Sign report\u2026")
         self.sign_button.clicked.connect(self.sign_requested)
         self.amend_button = QPushButton("Amend\u2026")
-        self.amend_button.setEnabled(False)
         self.amend_button.clicked.connect(self.amend_requested)
         row.addWidget(self.sign_button)
         row.addWidget(self.amend_button)
@@ -143,11 +144,26 @@ class ReportPanel(QWidget):
         self.locked = locked
         if locked:
             self.replace_button.setVisible(False)
-        for button in self._edit_buttons:
-            button.setEnabled(not locked)
-        self.sign_button.setEnabled(not locked)
-        self.amend_button.setEnabled(locked)
+        self._update_buttons()
         self.refresh()
+
+    def set_series_open(self, series_open: bool) -> None:
+        """With no series shown there is nothing to draft, edit, sign or show a heatmap of."""
+        self.series_open = series_open
+        self._update_buttons()
+
+    @property
+    def editable(self) -> bool:
+        return self.series_open and not self.locked
+
+    def _update_buttons(self) -> None:
+        for button in self._edit_buttons:
+            button.setEnabled(self.editable)
+        self.sign_button.setEnabled(self.editable)
+        self.amend_button.setEnabled(self.series_open and self.locked)
+        self.draft_button.setEnabled(self.series_open and not self.busy)
+        self.cancel_button.setEnabled(self.busy)
+        self.whole_button.setEnabled(self.series_open)
 
     def _opacity_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -161,7 +177,7 @@ class ReportPanel(QWidget):
         legend = QLabel("low \u25a0\u25a0\u25a0 high")
         legend.setStyleSheet("color: qlineargradient(x1:0, y1:0, x2:1, y2:0, stop:0 #800000, stop:1 #ffff80);")
         row.addWidget(legend)
-        whole = QPushButton("Whole report")
+        self.whole_button = whole = QPushButton("Whole report")
         whole.setToolTip("Show where the AI looked for the whole report")
         whole.clicked.connect(self.whole_report_requested)
         row.addWidget(whole)
@@ -186,8 +202,8 @@ class ReportPanel(QWidget):
         self.progress.setVisible(busy)
         self.progress.setValue(int(fraction * 100))
         self.progress.setFormat(message or "%p%")
-        self.draft_button.setEnabled(not busy)
-        self.cancel_button.setEnabled(busy)
+        self.busy = busy
+        self._update_buttons()
 
     def set_document(self, document: ReportDocument, diagnosis_html: str = "") -> None:
         self.document = document
@@ -260,7 +276,7 @@ class ReportPanel(QWidget):
             self.edited.emit("accept")
 
     def accept_all(self) -> None:
-        if self.locked:
+        if not self.editable:
             return
         pending = [i for i, e in enumerate(self.document.entries) if e.needs_review]
         self.document.accept_all()
@@ -272,20 +288,20 @@ class ReportPanel(QWidget):
             self.edited.emit("accept_all")
 
     def delete_current(self) -> None:
-        if self.current_entry() is not None and not self.locked:
+        if self.current_entry() is not None and self.editable:
             self._change(lambda i: self.document.delete(i))
             self.edited.emit("delete")
 
     def edit_current(self) -> None:
         index = self.current_entry()
-        if index is None or self.locked:
+        if index is None or not self.editable:
             return
         text, ok = QInputDialog.getMultiLineText(self, "Edit sentence", "Sentence:", self.document.entries[index].text)
         if ok:
             self.edit_entry(index, text)
 
     def edit_entry(self, index: int, text: str) -> None:
-        if self.locked:
+        if not self.editable:
             return
         before = list(self.document.entries)
         self.document.edit(index, text)
@@ -295,7 +311,7 @@ class ReportPanel(QWidget):
             self.edited.emit("edit")
 
     def add_sentence(self) -> None:
-        if self.locked:
+        if not self.editable:
             return
         section, ok = QInputDialog.getItem(self, "Add sentence", "Section:", list(SECTIONS), 0, False)
         if not ok:
@@ -305,8 +321,9 @@ class ReportPanel(QWidget):
             self.add_entry(section, text)
 
     def add_entry(self, section: str, text: str) -> None:
-        """Add a reader's own sentence at the end of `section` (ignored when blank or locked)."""
-        if self.locked or not text.strip():
+        """Add a reader's own sentence at the end of `section` (ignored when blank, locked or
+        with no series shown)."""
+        if not self.editable or not text.strip():
             return
         self.document.add(section, text)
         self.refresh()
@@ -315,7 +332,7 @@ class ReportPanel(QWidget):
 
     def _change(self, action) -> None:
         index = self.current_entry()
-        if index is None or self.locked:
+        if index is None or not self.editable:
             return
         action(index)
         self.refresh()

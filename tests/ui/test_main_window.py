@@ -117,3 +117,30 @@ def test_long_checks_and_notes_do_not_widen_the_report_dock(qtbot):
     window.report_panel.model_label.setText("A model caption that goes on and on " * 8)
     qtbot.wait(50)
     assert dock.width() == before  # the text wraps; the images keep their room
+
+
+def test_nothing_can_be_drafted_edited_or_signed_before_a_series_is_shown(qtbot, tmp_path):
+    """A sentence typed with no series open would belong to no study: the actions wait for one."""
+    from app.dicom.synthetic import SeriesSpec, write_series
+    from app.report_service import ReportService
+    from ui import workers
+    from ui.main_window import MainWindow
+
+    window = MainWindow(reports=ReportService(tmp_path / "reports.sqlite3", "tester"))
+    qtbot.addWidget(window)
+    panel = window.report_panel
+    actions = [panel.draft_button, panel.sign_button, panel.whole_button, *panel._edit_buttons]
+    assert not any(button.isEnabled() for button in actions)
+    panel.add_entry("FINDINGS", "Typed before any study was open.")  # also the Ctrl+N route
+    assert not panel.document.entries
+
+    write_series(tmp_path / "ct", SeriesSpec(count=24))
+    window.controller.auto_draft = False
+    window.open_paths([tmp_path / "ct"])
+    qtbot.waitUntil(lambda: window.volume is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: workers.active_task_count() == 0, timeout=60_000)
+    assert all(button.isEnabled() for button in actions)
+    assert not panel.amend_button.isEnabled() and not panel.cancel_button.isEnabled()
+    panel.add_entry("FINDINGS", "No pleural effusion.")
+    assert [e.text for e in panel.document.entries] == ["No pleural effusion."]
+    workers.shutdown()
