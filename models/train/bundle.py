@@ -97,7 +97,7 @@ def training_markdown(state: dict, command: str) -> str:
         f"- Command: `{command}`",
         f"- Seed: {s['seed']} (torch, numpy and python seeded; deterministic torch kernels; "
         f"{s['threads']} threads)",
-        f"- Slice encoder: {s.get('patch_size', 32)}-pixel patches "
+        f"- Slice encoder: {_encoder_shape(state)}{s.get('patch_size', 32)}-pixel patches "
         f"({224 // s.get('patch_size', 32)} x {224 // s.get('patch_size', 32)} grid of patch relevance per slice)",
         f"- Data: synthetic chest-CT phantoms `models.train.data.render_case(seed)`, "
         f"seeds {first}..{first + s['cases'] - 1}: 32 thin slices spread over the chest (as the "
@@ -114,6 +114,14 @@ def training_markdown(state: dict, command: str) -> str:
         *_finetune_lines(state.get("finetune") or {}),
         "- Hardware: 2 shared CPU cores, no GPU. Total: " + " + ".join(_stages(state)) + ".",
     ])
+
+
+def _encoder_shape(state: dict) -> str:
+    """'64 wide, 4 layers, 2 heads; ' from the checkpoint's architecture (empty if it has none)."""
+    c = state.get("config") or {}
+    if not {"vision_width", "vision_depth", "vision_heads"} <= c.keys():
+        return ""
+    return f"{c['vision_width']} wide, {c['vision_depth']} layers, {c['vision_heads']} heads; "
 
 
 def _pretrain_lines(p: dict) -> list[str]:

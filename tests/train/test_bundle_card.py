@@ -29,6 +29,10 @@ def test_card_of_a_run_without_stage_one_names_stage_zero_and_two():
     assert "Stage one (end to end, models/train/loop.py): not run" in card
     assert "Stage two" in card and "4000 steps of batch 32" in card
     assert "3000 of the 3000 planned studies" in card
+    assert "Slice encoder: 32-pixel patches" in card  # no architecture in this state: none invented
+    wide = training_markdown({**_state(0), "config": {"vision_width": 128, "vision_depth": 4, "vision_heads": 4}},
+                             "medmpt train --vision-width 128")
+    assert "Slice encoder: 128 wide, 4 layers, 4 heads; 32-pixel patches (7 x 7 grid" in wide
     text = provenance(_state(0), "medmpt train")
     assert "4000 slice-encoder steps" in text and "end-to-end" not in text
 
