@@ -34,8 +34,8 @@ def phantom_config(vocab_size: int, patch_size: int = 32, vision_width: int = 64
     """TINY with a narrower ViT (`vision_width`, 32 per attention head, MLP and fusion FFN four
     times as wide), the tokenizer's vocabulary and a `patch_size` patch (32: a 7 x 7 grid; 16:
     14 x 14 as the paper)."""
-    if vision_width % 32:
-        raise ValueError(f"the slice encoder's width must be a multiple of 32 (its head size), got {vision_width}")
+    if vision_width < 32 or vision_width % 32:
+        raise ValueError(f"the slice encoder's width must be a positive multiple of 32 (its head size), got {vision_width}")
     return replace(
         TINY, config_name="tiny-phantom", patch_size=patch_size, vision_width=vision_width, vision_depth=4,
         vision_heads=vision_width // 32, vision_mlp=4 * vision_width, fusion_ffn=4 * vision_width,

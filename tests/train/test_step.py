@@ -78,8 +78,9 @@ def test_a_wider_slice_encoder_keeps_32_wide_heads_and_runs():
         out = build_model(config, seed=0).encode(torch.zeros(1, 32, 3, 224, 224))
     assert out["slice_tokens"].shape == (1, 32, 128)
     assert out["patch_relevance"].shape == (1, 32, 14, 14)
-    with pytest.raises(ValueError, match="multiple of 32"):
-        phantom_config(300, vision_width=100)
+    for width in (100, 0):
+        with pytest.raises(ValueError, match="multiple of 32"):
+            phantom_config(300, vision_width=width)
 
 
 def test_eval_cli_refuses_missing_data_and_models(tmp_path, capsys):
