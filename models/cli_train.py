@@ -19,6 +19,7 @@ from models.train.config import (
     PACKAGE_NAME,
     PASTE_SHARE,
     TrainSettings,
+    phantom_config,
 )
 
 
@@ -70,8 +71,10 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"--seed must be in 0..999, got {args.seed}"
     if args.epochs < 0 or args.batch_size < 1 or args.workers < 1 or args.pretrain_steps < 0:
         return "--batch-size and --workers must be positive, --epochs and --pretrain-steps not negative"
-    if args.vision_width < 32 or args.vision_width % 32:
-        return f"--vision-width must be a positive multiple of 32, got {args.vision_width}"
+    try:
+        phantom_config(1, args.patch_size, args.vision_width)  # the one place that knows the valid widths
+    except ValueError as exc:
+        return f"--vision-width: {exc}"
     if not 0.0 <= args.paste_share <= 1.0:
         return "--paste-share must be between 0 and 1"
     if args.epochs == 0 and args.pretrain_steps == 0 and not args.export_only:
