@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="slice encoder width (a multiple of 32; 64 by default: CPU training time)")
     parser.add_argument("--paste-share", type=float, default=PASTE_SHARE,
                         help="stage zero: share of slices given a pasted synthetic nodule (0 = none)")
+    parser.add_argument("--slice-encoder", type=Path, default=None, metavar="PACKAGE",
+                        help="take the trained slice encoder of this model package (verified) instead of "
+                             "training one: stage zero is skipped and the encoder stays frozen")
     parser.add_argument("--pretrain-minutes", type=float, default=None, help="wall-time budget of stage zero")
     parser.add_argument("--finetune-steps", type=int, default=300,
                         help="second stage: steps on cached slice embeddings with the slice encoder frozen")
@@ -77,8 +80,13 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"--vision-width: {exc}"
     if not 0.0 <= args.paste_share <= 1.0:
         return "--paste-share must be between 0 and 1"
-    if args.epochs == 0 and args.pretrain_steps == 0 and not args.export_only:
-        return "nothing would train the slice encoder: give --epochs or --pretrain-steps"
+    if args.slice_encoder is not None:
+        if args.pretrain_steps or args.epochs:
+            return "--slice-encoder takes a trained slice encoder: give neither --pretrain-steps nor --epochs"
+        if args.finetune_steps < 1:
+            return "--slice-encoder needs --finetune-steps to train the report side on it"
+    elif args.epochs == 0 and args.pretrain_steps == 0 and not args.export_only:
+        return "nothing would train the slice encoder: give --epochs, --pretrain-steps or --slice-encoder"
     if args.calibrate != 0 and args.calibrate < MIN_CALIBRATION_STUDIES:
         return f"--calibrate needs at least {MIN_CALIBRATION_STUDIES} phantoms (or 0 to skip calibration)"
     return None
@@ -96,6 +104,18 @@ def run(args: argparse.Namespace) -> int:
     if not args.export_only:
         trainer = Trainer(_settings(args), work, log=lambda m: print(m, flush=True))
         trainer.command = command
+        if args.slice_encoder is not None and not trainer.encoder_source and not trainer.finetune:
+            from inference.errors import PackageError
+            from models.train.encoder_from_package import load_slice_encoder
+
+            try:
+                trainer.encoder_source = load_slice_encoder(trainer.model, args.slice_encoder)
+            except (PackageError, ValueError) as exc:
+                print(f"medmpt train: --slice-encoder: {exc}", file=sys.stderr)
+                return 2
+            print(f"slice encoder taken from {trainer.encoder_source['package']} "
+                  f"{trainer.encoder_source['version']} ({args.slice_encoder})", flush=True)
+            trainer.save()
         t0 = time.perf_counter()
         if args.stream:
             filler = fill_in_background(trainer.cache, args.workers)

@@ -46,6 +46,9 @@ def load_checkpoint(path: Path) -> tuple[MedMPTReportModel, Tokenizer, dict]:
 def _stages(state: dict) -> list[str]:
     """What each training stage that ran did, in a few words."""
     s, parts = state["settings"], []
+    if state.get("encoder_source"):
+        e = state["encoder_source"]
+        parts.append(f"the slice encoder of package {e['package']} {e['version']}, frozen (no stage zero)")
     if state.get("pretrain"):
         p = state["pretrain"]
         parts.append(f"{p['steps']} slice-encoder steps of {p['batch_size']} slices ({p['seconds'] / 60:.0f} min)")
@@ -69,7 +72,11 @@ def _studies(state: dict) -> int:
 def provenance(state: dict, command: str) -> str:
     s = state["settings"]
     first = s["seed"] * 1_000_000
-    return (f"Trained from random initialisation by models/cli_train.py on {_studies(state)} synthetic "
+    source = state.get("encoder_source")
+    start = (f"Slice encoder taken from package {source['package']} {source['version']} (model hash "
+             f"{source['model_hash']}); the rest trained from random initialisation"
+             if source else "Trained from random initialisation")
+    return (f"{start} by models/cli_train.py on {_studies(state)} synthetic "
             f"chest-CT phantoms (models.train.data.render_case: 32 thin slices over the chest, "
             f"from seeds {first}..{first + s['cases'] - 1}), "
             f"training seed {s['seed']}, " + " + ".join(_stages(state)) + " on 2 CPU threads"
@@ -109,6 +116,7 @@ def training_markdown(state: dict, command: str) -> str:
         f"{_studies(state)} of the {s['cases']} planned studies were rendered and used.",
         "- Reports: the phantom report writer's text, WordPiece tokenizer learnt from 5,000 phantom "
         "reports (case kept, hyphenated words whole), at most 120 tokens.",
+        *_encoder_source_lines(state.get("encoder_source") or {}),
         *_pretrain_lines(state.get("pretrain") or {}),
         *_stage_one_lines(state),
         *_finetune_lines(state.get("finetune") or {}),
@@ -122,6 +130,18 @@ def _encoder_shape(state: dict) -> str:
     if not {"vision_width", "vision_depth", "vision_heads"} <= c.keys():
         return ""
     return f"{c['vision_width']} wide, {c['vision_depth']} layers, {c['vision_heads']} heads; "
+
+
+def _encoder_source_lines(e: dict) -> list[str]:
+    if not e:
+        return []
+    earlier = e.get("card_stage_zero") or "its card does not say"
+    return [
+        f"- Slice encoder taken from package {e['package']} {e['version']} (model hash {e['model_hash']}; "
+        f"vision.onnx SHA-256 {e['vision_sha256']}) by `--slice-encoder` "
+        "(models/train/encoder_from_package.py: weights read back from its fp32 vision graph), frozen; "
+        f"no stage zero in this run. How that encoder was trained, from its card: {earlier}",
+    ]
 
 
 def _pretrain_lines(p: dict) -> list[str]:

@@ -87,6 +87,7 @@ class Trainer:
         self.command = ""
         self.finetune: dict = {}
         self.pretrain: dict = {}
+        self.encoder_source: dict = {}  # set when the slice encoder came from a package
         self._resume()
 
     @property
@@ -103,13 +104,15 @@ class Trainer:
         self.resumed_seconds = self.history[-1]["seconds"] if self.history else 0.0
         self.finetune = state.get("finetune") or {}
         self.pretrain = state.get("pretrain") or {}
+        self.encoder_source = state.get("encoder_source") or {}
         self.log(f"resumed from {self.checkpoint_path} at step {self.step}")
 
     def save(self) -> None:
         state = {"model": self.model.state_dict(), "optimiser": self.optimiser.state_dict(),
                  "step": self.step, "settings": asdict(self.settings), "history": self.history,
                  "tokenizer": self.tokenizer.to_str(), "config": asdict(self.model.config),
-                 "command": self.command, "finetune": self.finetune, "pretrain": self.pretrain}
+                 "command": self.command, "finetune": self.finetune, "pretrain": self.pretrain,
+                 "encoder_source": self.encoder_source}
         tmp = self.checkpoint_path.with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.checkpoint_path)
