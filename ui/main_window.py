@@ -155,11 +155,14 @@ class MainWindow(QMainWindow):
         dock.setMinimumWidth(420)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
-    def _add_actions(self, menu, entries) -> None:
+    def _add_actions(self, menu, entries) -> list[QAction]:
+        actions = []
         for text, key, slot in entries:
             action = QAction(text, self, shortcut=key)
             action.triggered.connect(slot)
             menu.addAction(action)
+            actions.append(action)
+        return actions
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -188,25 +191,35 @@ class MainWindow(QMainWindow):
             view_menu.addAction(heat_action)
         panel, controller = self.report_panel, self.controller
         report_menu = self.menuBar().addMenu("&Report")
+        self._report_actions: list[tuple[QAction, object]] = []  # each with the panel button it mirrors
         if self.ai_enabled:
-            self._add_actions(report_menu, (
+            ai_actions = self._add_actions(report_menu, (
                 ("&Draft report", "Ctrl+D", controller.draft_report), ("&Cancel draft", "Esc", controller.cancel_draft),
                 ("&Whole-report attention", "W", controller.show_whole_report),
             ))
+            self._report_actions += zip(ai_actions, (panel.draft_button, panel.cancel_button, panel.whole_button), strict=True)
             auto = QAction("Draft &automatically on open", self, checkable=True, checked=controller.auto_draft)
             auto.toggled.connect(lambda on: setattr(controller, "auto_draft", on))
             report_menu.addAction(auto)
             self.auto_draft_action = auto
-        self._add_actions(report_menu, (
+        edit_actions = self._add_actions(report_menu, (
             ("&Accept sentence", "A", panel.accept_current), ("Accept a&ll", "Shift+A", panel.accept_all),
             ("&Edit sentence", "F2", panel.edit_current), ("De&lete sentence", "Del", panel.delete_current),
             ("Add &sentence", "Ctrl+N", panel.add_sentence),
             ("&Sign report\u2026", "Ctrl+Shift+S", panel.sign_requested.emit),  # the panel's sign route
         ))
+        self._report_actions += zip(edit_actions, (*panel.edit_buttons, panel.sign_button), strict=True)
+        panel.buttons_updated.connect(self._sync_report_actions)
+        self._sync_report_actions()
         self._add_actions(self.menuBar().addMenu("&Help"), (
             ("&Keyboard shortcuts", "F1", self._on_shortcuts_triggered),
             ("&About", "", self._on_about_triggered),
         ))
+
+    def _sync_report_actions(self) -> None:
+        """A menu entry or shortcut is possible exactly when its button in the report panel is."""
+        for action, button in self._report_actions:
+            action.setEnabled(button.isEnabled())
 
     def _build_status(self, model_label: str) -> None:
         self.progress = QProgressBar()

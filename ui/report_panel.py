@@ -49,6 +49,7 @@ class ReportPanel(QWidget):
     document_changed = Signal()
     edited = Signal(str)  # a reader action on the report: accept, accept_all, edit, delete, add
     opacity_changed = Signal(float)
+    buttons_updated = Signal()  # which actions are possible changed (menus mirror the buttons)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -164,6 +165,12 @@ class ReportPanel(QWidget):
         self.draft_button.setEnabled(self.series_open and not self.busy)
         self.cancel_button.setEnabled(self.busy)
         self.whole_button.setEnabled(self.series_open)
+        self.buttons_updated.emit()
+
+    @property
+    def edit_buttons(self) -> tuple[QPushButton, ...]:
+        """Accept, Accept all, Edit, Delete, Add, in this order."""
+        return tuple(self._edit_buttons)
 
     def _opacity_row(self) -> QHBoxLayout:
         row = QHBoxLayout()

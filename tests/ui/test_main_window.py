@@ -129,8 +129,14 @@ def test_nothing_can_be_drafted_edited_or_signed_before_a_series_is_shown(qtbot,
     window = MainWindow(reports=ReportService(tmp_path / "reports.sqlite3", "tester"))
     qtbot.addWidget(window)
     panel = window.report_panel
-    actions = [panel.draft_button, panel.sign_button, panel.whole_button, *panel._edit_buttons]
+    actions = [panel.draft_button, panel.sign_button, panel.whole_button, *panel.edit_buttons]
     assert not any(button.isEnabled() for button in actions)
+    report_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Report")
+    entries = {a.text().replace("&", ""): a for a in report_menu.actions() if not a.isSeparator()}
+    needs_series = ["Draft report", "Whole-report attention", "Accept sentence", "Accept all",
+                    "Edit sentence", "Delete sentence", "Add sentence", "Sign report\u2026"]
+    assert not any(entries[name].isEnabled() for name in needs_series)  # greyed out, shortcuts inert
+    assert not entries["Cancel draft"].isEnabled()
     panel.add_entry("FINDINGS", "Typed before any study was open.")  # also the Ctrl+N route
     assert not panel.document.entries
 
@@ -141,6 +147,8 @@ def test_nothing_can_be_drafted_edited_or_signed_before_a_series_is_shown(qtbot,
     qtbot.waitUntil(lambda: workers.active_task_count() == 0, timeout=60_000)
     assert all(button.isEnabled() for button in actions)
     assert not panel.amend_button.isEnabled() and not panel.cancel_button.isEnabled()
+    assert all(entries[name].isEnabled() for name in needs_series)
+    assert not entries["Cancel draft"].isEnabled()  # nothing is drafting
     panel.add_entry("FINDINGS", "No pleural effusion.")
     assert [e.text for e in panel.document.entries] == ["No pleural effusion."]
     workers.shutdown()
