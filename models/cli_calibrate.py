@@ -12,34 +12,24 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from models.train.config import CALIBRATION_SEED, EVALUATION_SEED, MIN_CALIBRATION_STUDIES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", type=Path, nargs="?", help="phantom folder (from `medmpt phantom make`)")
-    parser.add_argument("--model", type=Path, default=None, help="model package folder (default: the bundled one)")
-    parser.add_argument("--generate", type=int, default=None, metavar="N",
-                        help="render N held-out phantoms instead of reading DATA")
-    parser.add_argument("--seed", type=int, default=CALIBRATION_SEED,
-                        help=f"held-out seed for --generate (default {CALIBRATION_SEED}; {EVALUATION_SEED} is the evaluation's)")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="keep generated phantoms in this folder and reuse them on later runs")
+    from models.cli_runtime import add_source_arguments
+
+    add_source_arguments(parser, CALIBRATION_SEED, f"default {CALIBRATION_SEED}; {EVALUATION_SEED} is the evaluation's")
     parser.add_argument("--check", action="store_true",
                         help="fit nothing: print how the package's temperatures do on these studies")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
 
 
 def _problem(args: argparse.Namespace) -> str | None:
-    if (args.generate is None) == (args.data is None):
-        return "give a phantom folder DATA or --generate N (not both)"
-    if args.generate is not None and args.generate < MIN_CALIBRATION_STUDIES:
-        return f"--generate needs at least {MIN_CALIBRATION_STUDIES} studies to fit or check a calibration"
-    if args.data is not None and not args.data.is_dir():
-        return f"{args.data} is not a folder"
-    if not 0 <= args.seed < 1000:
-        return f"--seed must be in 0..999, got {args.seed}"
+    from models.cli_runtime import source_problem
+
+    problem = source_problem(args, least=MIN_CALIBRATION_STUDIES)
+    if problem:
+        return problem
     if args.generate is not None and args.seed == EVALUATION_SEED and not args.check:
         return (f"seed {EVALUATION_SEED} holds the evaluation's studies (`medmpt eval --generate N`); fit on another seed "
                 f"(the default, {CALIBRATION_SEED}) and use --check to see the result on seed {EVALUATION_SEED}")

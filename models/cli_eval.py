@@ -18,17 +18,11 @@ from models.train.config import EVALUATION_SEED
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", type=Path, nargs="?", help="phantom folder (from `medmpt phantom make`)")
-    parser.add_argument("--model", type=Path, default=None, help="model package folder (default: the bundled one)")
+    from models.cli_runtime import add_source_arguments
+
+    add_source_arguments(parser, EVALUATION_SEED, f"default {EVALUATION_SEED}, the evaluation's")
     parser.add_argument("--cases", type=int, default=None, help="evaluate at most this many studies")
-    parser.add_argument("--generate", type=int, default=None, metavar="N",
-                        help="render N held-out phantoms in memory instead of reading DATA")
-    parser.add_argument("--seed", type=int, default=EVALUATION_SEED,
-                        help=f"held-out seed for --generate (0..999; default {EVALUATION_SEED}, the evaluation's)")
     parser.add_argument("--size", type=int, default=None, help="matrix of generated phantoms (default: training mix)")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="keep generated phantoms in this folder and reuse them on later runs")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     parser.add_argument("--card", action="store_true",
                         help="also write the table (with the command) as the package's MODEL_CARD.md 'Evaluation' section")
@@ -89,17 +83,11 @@ def format_figures(r: dict, model: str, source: str) -> str:
 
 
 def _problem(args: argparse.Namespace) -> str | None:
-    if args.generate is None and args.data is None:
-        return "give a phantom folder DATA or --generate N"
-    if args.generate is not None and args.generate < 1:
-        return "--generate needs a positive number of studies"
-    if args.data is not None and not args.data.is_dir():
-        return f"{args.data} is not a folder"
+    from models.cli_runtime import source_problem
+
     if args.card_notes is not None and not (args.card and args.card_notes.is_file()):
         return "--card-notes needs --card and an existing markdown file"
-    if not 0 <= args.seed < 1000:
-        return f"--seed must be in 0..999, got {args.seed}"
-    return None
+    return source_problem(args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -92,3 +92,8 @@ def test_eval_cli_refuses_missing_data_and_models(tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
     assert cli_eval.run(_parse(cli_eval, ["--generate", "1", "--model", str(tmp_path)])) == 2
     assert "cannot load the model package" in capsys.readouterr().err
+    # both sources at once: which one was scored would be a guess, so neither is
+    assert cli_eval.run(_parse(cli_eval, [str(tmp_path), "--generate", "5"])) == 2
+    assert "not both" in capsys.readouterr().err
+    assert cli_eval.run(_parse(cli_eval, ["--generate", "5", "--seed", "1000"])) == 2
+    assert "--seed must be in 0..999" in capsys.readouterr().err
