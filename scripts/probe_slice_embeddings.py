@@ -1,0 +1,71 @@
+"""How much study-level nodule information do a training run's slice embeddings carry?
+
+    python scripts/probe_slice_embeddings.py WORK CASES
+
+WORK is a `medmpt train --work` folder after stage two (its study cache and
+`slice-embeddings-CASES-step0.pt`). A linear probe (and a one-hidden-layer one) learns, on the
+first 90 % of the studies, whether each sampled slice holds a nodule (the phantoms' ground
+truth); on the other 10 % it prints the per-slice AUC and the study-level AUC of the maximum
+over a study's 32 slices (nodule present or not), and the latter again for nodules of 10 mm or
+more. Needs the 'train' extra (torch). An analysis tool: nothing in the product imports it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.train.data import StudyCache, training_seeds
+from models.train.metrics import roc_auc
+from models.train.slice_pretrain import SLICE_LABELS, slice_labels
+
+
+def _probe(x: torch.Tensor, y: torch.Tensor, hidden: int, steps: int = 1500) -> torch.nn.Module:
+    head = (torch.nn.Linear(x.shape[-1], 1) if not hidden else
+            torch.nn.Sequential(torch.nn.Linear(x.shape[-1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)))
+    optimiser = torch.optim.AdamW(head.parameters(), lr=3e-3 if hidden else 1e-2, weight_decay=1e-2)
+    balance = (y.numel() - y.sum()) / y.sum().clamp(min=1)
+    for _ in range(steps):
+        rows = torch.randint(0, x.shape[0], (4096,))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(x[rows]).squeeze(-1), y[rows],
+                                                                   pos_weight=balance)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return head
+
+
+def main(work: Path, cases: int) -> None:
+    torch.manual_seed(0)
+    embeddings = torch.load(work / f"slice-embeddings-{cases}-step0.pt").float()  # (N, 32, D)
+    records = sorted(StudyCache(work / "cache", training_seeds(cases, 0)).records(), key=lambda r: r.index)
+    if len(records) != embeddings.shape[0]:
+        raise SystemExit(f"{len(records)} cached studies but {embeddings.shape[0]} embedded ones")
+    column = SLICE_LABELS.index("nodule")
+    slices = torch.tensor(np.stack([slice_labels(r)[0][:, column] for r in records]))  # (N, 32)
+    study = np.array([int(r.nodule > 0) for r in records])
+    largest = np.array([max([f.get("size_mm") or 0 for f in r.findings if f["type"] == "nodule"] or [0])
+                        for r in records])
+    split = int(0.9 * len(records))
+    flat = embeddings[:split].reshape(-1, embeddings.shape[-1])
+    x = (embeddings - flat.mean(0)) / (flat.std(0) + 1e-6)
+    held = np.arange(split, len(records))
+    big = held[(study[held] == 0) | (largest[held] >= 10)]
+    for hidden in (0, 64):
+        head = _probe(x[:split].reshape(-1, x.shape[-1]), slices[:split].reshape(-1), hidden)
+        with torch.no_grad():
+            scores = head(x).squeeze(-1).numpy()  # (N, 32)
+        print(f"{'linear' if not hidden else f'{hidden} hidden'} probe on {len(held)} held-out studies: "
+              f"slice AUC {roc_auc(scores[held].ravel(), slices[held].numpy().ravel().astype(int)):.3f}, "
+              f"study AUC (max over slices) {roc_auc(scores[held].max(1), study[held]):.3f}, "
+              f"nodules >= 10 mm vs none {roc_auc(scores[big].max(1), study[big]):.3f} "
+              f"({int(study[big].sum())} of {len(big)} with a nodule)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    main(Path(sys.argv[1]), int(sys.argv[2]))
