@@ -6,8 +6,9 @@ WORK is a `medmpt train --work` folder after stage two (its study cache and
 `slice-embeddings-CASES-step0.pt`). A linear probe (and a one-hidden-layer one) learns, on the
 first 90 % of the studies, whether each sampled slice holds a nodule (the phantoms' ground
 truth); on the other 10 % it prints the per-slice AUC and the study-level AUC of the maximum
-over a study's 32 slices (nodule present or not), and the latter again for nodules of 10 mm or
-more. Needs the 'train' extra (torch). An analysis tool: nothing in the product imports it.
+over a study's 32 slices (nodule present or not), the latter again for nodules of 10 mm or more,
+and the linear probe's slice AUC by how wide the nodule is on the slice (pixels at 224 x 224,
+from the phantom's per-slice box) against the slices without one. Needs the 'train' extra (torch). An analysis tool: nothing in the product imports it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,18 @@ def _probe(x: torch.Tensor, y: torch.Tensor, hidden: int, steps: int = 1500) -> 
     return head
 
 
+def _widths(record, column_count: int) -> np.ndarray:
+    """(S,) width in pixels at 224 x 224 of the widest nodule on each sampled slice (0: none)."""
+    sampled = np.asarray(record.original_indices)
+    widths = np.zeros(column_count, dtype=np.float32)
+    for finding in record.findings:
+        if finding["type"] == "nodule":
+            for index, x0, y0, x1, y1 in finding.get("slice_boxes") or []:
+                here = sampled == index
+                widths[here] = np.maximum(widths[here], max(x1 - x0, y1 - y0) * 224 / record.size)
+    return widths
+
+
 def main(work: Path, cases: int) -> None:
     torch.manual_seed(0)
     embeddings = torch.load(work / f"slice-embeddings-{cases}-step0.pt").float()  # (N, 32, D)
@@ -63,6 +76,14 @@ def main(work: Path, cases: int) -> None:
               f"study AUC (max over slices) {roc_auc(scores[held].max(1), study[held]):.3f}, "
               f"nodules >= 10 mm vs none {roc_auc(scores[big].max(1), study[big]):.3f} "
               f"({int(study[big].sum())} of {len(big)} with a nodule)")
+        if not hidden:
+            widths = np.stack([_widths(r, embeddings.shape[1]) for r in records])[held].ravel()
+            truth, score = slices[held].numpy().ravel(), scores[held].ravel()
+            for low, high in ((0, 3), (3, 5), (5, 8), (8, 1000)):
+                chosen = (truth == 0) | ((widths >= low) & (widths < high))
+                span = f"{low}-{high}" if high < 1000 else f"{low} or more"
+                print(f"   slices with a nodule {span} px wide (n={int((chosen & (truth == 1)).sum())}) "
+                      f"against slices without: AUC {roc_auc(score[chosen], truth[chosen].astype(int)):.3f}")
 
 
 if __name__ == "__main__":
