@@ -104,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.export_only:
         trainer = Trainer(_settings(args), work, log=lambda m: print(m, flush=True))
         trainer.command = command
+        if args.slice_encoder is not None and (trainer.pretrain or trainer.step):
+            print(f"medmpt train: --slice-encoder: {work} already holds a slice encoder trained by this "
+                  "command; choose another --work folder", file=sys.stderr)
+            return 2
         if args.slice_encoder is not None and not trainer.encoder_source and not trainer.finetune:
             from inference.errors import PackageError
             from models.train.encoder_from_package import load_slice_encoder

@@ -112,3 +112,19 @@ def test_the_card_says_where_the_slice_encoder_came_from():
     text = provenance(state, "medmpt train --slice-encoder P")
     assert text.startswith("Slice encoder taken from package medmpt-tiny-phantom 0.1.0")
     assert "Trained from random initialisation" not in text
+
+
+def test_train_will_not_put_a_package_encoder_over_one_the_work_folder_trained(tmp_path, capsys, random_package):
+    from models import cli_train
+    from models.train.loop import Trainer
+
+    work = tmp_path / "work"
+    trainer = Trainer(TrainSettings(cases=8, batch_size=8), work, log=lambda m: None)
+    trainer.pretrain = {"steps": 10}  # as after a stage zero in this folder
+    trainer.save()
+    parser = argparse.ArgumentParser()
+    cli_train.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "o"), "--slice-encoder", str(random_package), "--epochs", "0",
+                              "--finetune-steps", "5", "--cases", "8", "--batch-size", "8", "--work", str(work)])
+    assert cli_train.run(args) == 2
+    assert "already holds a slice encoder" in capsys.readouterr().err
