@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cases", type=int, default=None, help="evaluate at most this many studies")
     parser.add_argument("--size", type=int, default=None, help="matrix of generated phantoms (default: training mix)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--compare", type=Path, default=None, metavar="JSON",
+                        help="also compare the finding F1 with an earlier `--json` of the same studies (another "
+                             "model): the paired difference with its bootstrap interval")
     parser.add_argument("--card", action="store_true",
                         help="also write the table (with the command) as the package's MODEL_CARD.md 'Evaluation' section")
     parser.add_argument("--card-notes", type=Path, default=None, metavar="MD",
@@ -38,6 +41,30 @@ def _num(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _interval_note(interval) -> str:
+    if not interval:
+        return ""
+    return f"; F1 95 % interval {100 * interval[0]:.1f}-{100 * interval[1]:.1f} % (studies resampled)"
+
+
+def compare_findings(figures: dict, baseline: dict, name: str) -> str:
+    """The line saying how this evaluation's finding F1 differs from `baseline`'s (a `--json` of
+    the same studies); ValueError when the two did not score the same studies."""
+    from models.train.metrics import f1_difference
+
+    ours, theirs = figures.get("study_findings") or {}, baseline.get("study_findings") or {}
+    if not theirs:
+        raise ValueError(f"{name} has no per-study findings (written by an older `medmpt eval --json`)")
+    if set(ours) != set(theirs):
+        raise ValueError(f"{name} scored other studies ({len(set(ours) ^ set(theirs))} differ): "
+                         "compare evaluations of the same studies")
+    names = sorted(ours)
+    diff, low, high = f1_difference([ours[n] for n in names], [theirs[n] for n in names])
+    verdict = "better" if low > 0 else "worse" if high < 0 else "no clear difference"
+    return (f"finding F1 against {name}: {100 * diff:+.1f} points (paired bootstrap over the {len(names)} studies, "
+            f"95 % interval {100 * low:+.1f} to {100 * high:+.1f}): {verdict}")
+
+
 def format_figures(r: dict, model: str, source: str) -> str:
     """The printed evaluation table (also used in MODEL_CARD.md)."""
     from models.train.metrics import IMPLEMENTATION
@@ -45,7 +72,7 @@ def format_figures(r: dict, model: str, source: str) -> str:
     rows = [
         ("studies", str(r["studies"]), ""),
         ("finding precision / recall / F1", f"{_pct(r['finding_precision'])} / {_pct(r['finding_recall'])} / "
-         f"{_pct(r['finding_f1'])}", "type-level match"),
+         f"{_pct(r['finding_f1'])}", "type-level match" + _interval_note(r.get("finding_f1_ci"))),
         ("exact finding F1", _pct(r["exact_finding_f1"]), "type, side, lobe, subtype, size class, grade all right"),
         ("side + lobe accuracy", _pct(r["side_lobe_accuracy"]), "matched nodules and effusions"),
         ("BLEU-4 / ROUGE-L / CIDEr-D", f"{_num(r['bleu4'])} / {_num(r['rouge_l'])} / {_num(r['cider_d'])}",
@@ -87,6 +114,8 @@ def _problem(args: argparse.Namespace) -> str | None:
 
     if args.card_notes is not None and not (args.card and args.card_notes.is_file()):
         return "--card-notes needs --card and an existing markdown file"
+    if args.compare is not None and not args.compare.is_file():
+        return f"--compare: {args.compare} is not a file"
     return source_problem(args)
 
 
@@ -119,6 +148,13 @@ def run(args: argparse.Namespace) -> int:
     table = format_figures(figures, f"{runtime.model_info.name} {runtime.model_info.version}", source)
     print(table)
     print(f"\nwall time {time.perf_counter() - t0:.0f} s")
+    status = 0
+    if args.compare:
+        try:
+            print(compare_findings(figures, json.loads(args.compare.read_text(encoding="utf-8")), args.compare.name))
+        except (ValueError, OSError) as exc:  # json.JSONDecodeError is a ValueError
+            print(f"medmpt eval: --compare: {exc}", file=sys.stderr)
+            status = 2  # the figures above and the --json still stand
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     if args.card:
@@ -127,18 +163,18 @@ def run(args: argparse.Namespace) -> int:
         notes = args.card_notes.read_text(encoding="utf-8") if args.card_notes else ""
         set_model_card_section(model, "Evaluation", f"Command: `{_command(sys.argv[2:])}`\n\n{table}\n\n{notes}")
         print(f"wrote the Evaluation section of {model / 'MODEL_CARD.md'}")
-    return 0
+    return status
 
 
 def _command(argv: list[str]) -> str:
-    """The evaluation's command line as the card records it: without the card options and the
-    local cache folder, which do not change the figures."""
+    """The evaluation's command line as the card records it: without the card options, the
+    local cache folder and the outputs (--json, --compare), which do not change the figures."""
     kept, skip = [], False
     for arg in argv:
         if skip:
             skip = False
-        elif arg in ("--card-notes", "--cache", "--json"):
+        elif arg in ("--card-notes", "--cache", "--json", "--compare"):
             skip = True
-        elif arg != "--card" and not arg.startswith(("--card-notes=", "--cache=", "--json=")):
+        elif arg != "--card" and not arg.startswith(("--card-notes=", "--cache=", "--json=", "--compare=")):
             kept.append(arg)
     return " ".join(["medmpt eval", *kept])

@@ -103,7 +103,9 @@ def folder_studies(data: Path, count: int | None = None) -> Iterator[EvalStudy]:
         choice = choose_series(index_sources(path.parent))
         volume = load_volume(choice.series)
         severity = truth.get("covid_severity") or truth.get("diagnosis", {}).get("covid_severity", "CT-0")
-        yield EvalStudy(path.parent.name, volume_input(volume), truth["findings"], truth.get("report", ""),
+        where = path.parent.relative_to(data).as_posix()  # unique within DATA (names the study)
+        name = path.parent.name if where == "." else where
+        yield EvalStudy(name, volume_input(volume), truth["findings"], truth.get("report", ""),
                         severity_index(severity))
 
 
@@ -156,9 +158,11 @@ class Tally:
     flagged: int = 0  # drafts with at least one check
     head_checks: dict[str, list[bool]] = field(default_factory=dict)  # head -> [head was right]
     self_contradictions: int = 0
+    study_findings: dict[str, list[int]] = field(default_factory=dict)  # study -> [tp, fp, fn]
 
 
-def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]]) -> None:
+def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]]) -> list[int]:
+    """Score one report's findings into `tally`; returns its [true pos., false pos., false neg.]."""
     predicted = parse_report(text).findings
     truth = [truth_key(f) for f in findings]
     pairs = match_findings(predicted, truth)
@@ -183,6 +187,7 @@ def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]]) -> N
         if t[1] is not None and t[0] in FOCAL_TYPES:
             tally.located.append(p[1] == t[1] and p[2] == t[2])
         tally.attributes.append(p[3:] == t[3:])
+    return [len(pairs), len(predicted) - len(pairs), len(truth) - len(pairs)]
 
 
 def sampled_margin(original_indices: np.ndarray) -> int:
@@ -227,7 +232,7 @@ def _score_plane(tally: Tally, result: ReportResult, index: int, focal: list[dic
 
 
 def score_study(tally: Tally, study: EvalStudy, result: ReportResult, grid: int = 7) -> None:
-    score_findings(tally, result.text, study.findings)
+    tally.study_findings[study.name] = score_findings(tally, result.text, study.findings)
     tally.candidates.append(result.text)
     tally.references.append(study.report)
     severity = result.diagnosis.get("covid_severity", {})
@@ -279,6 +284,7 @@ def summarise(t: Tally) -> dict[str, Any]:
     out: dict[str, Any] = {
         "studies": len(t.candidates),
         "finding_precision": precision, "finding_recall": recall, "finding_f1": _f1(precision, recall),
+        "finding_f1_ci": list(metrics.f1_interval(list(t.study_findings.values()))) if t.study_findings else None,
         "exact_finding_f1": _f1(exact_p, exact_r),
         "side_lobe_accuracy": _mean(t.located), "attribute_accuracy": _mean(t.attributes),
         "bleu4": metrics.bleu(t.candidates, t.references), "rouge_l": metrics.rouge_l(t.candidates, t.references),
@@ -297,6 +303,7 @@ def summarise(t: Tally) -> dict[str, Any]:
                             for kind, classes in sorted(t.by_class.items())},
         "checks": {"drafts_flagged": t.flagged, "self_contradictions": t.self_contradictions,
                    "head_checks": {k: [sum(v), len(v)] for k, v in sorted(t.head_checks.items())}},
+        "study_findings": dict(t.study_findings),  # for paired comparisons (`medmpt eval --compare`)
     }
     for name, pairs in t.binary.items():
         scores, labels = [p for p, _ in pairs], [y for _, y in pairs]

@@ -5,7 +5,8 @@ Report text: corpus BLEU-4 (Papineni et al. 2002, uniform weights, brevity penal
 2015 as in coco-caption: TF-IDF n-grams 1..4 with document frequencies from the references,
 clipped counts, Gaussian length penalty sigma 6, x10), all on lower-cased word tokens.
 Classification: ROC AUC (Mann-Whitney, ties count half), accuracy. Explanation: pointing
-hits and their chance levels. Numpy, stdlib and inference.calibration (numpy only); must not import app, ui or torch.
+hits and their chance levels. Uncertainty: percentile bootstrap over studies (scipy.stats.bootstrap)
+of the finding F1 and of the paired difference between two models' F1 on the same studies. Numpy, stdlib and inference.calibration (numpy only); must not import app, ui or torch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.stats import bootstrap
 
 from inference.calibration import auc
 
@@ -137,3 +139,42 @@ def box_chance(box: Sequence[int], grow: float, shape: tuple[int, int]) -> float
     rows = min(shape[0] - 1, y1 + grow) - max(0, y0 - grow) + 1
     cols = min(shape[1] - 1, x1 + grow) - max(0, x0 - grow) + 1
     return max(0.0, rows) * max(0.0, cols) / (shape[0] * shape[1])
+
+
+def _micro_f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, axis: int = -1) -> np.ndarray:
+    """F1 of the summed counts (2 TP / (2 TP + FP + FN)); 0 where there is nothing to count."""
+    tp, fp, fn = tp.sum(axis=axis), fp.sum(axis=axis), fn.sum(axis=axis)
+    return np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+
+
+def _interval(samples: tuple[np.ndarray, ...], statistic, resamples: int, seed: int) -> tuple[float, float]:
+    if len(samples[0]) < 2:
+        value = float(statistic(*samples))
+        return value, value
+    found = bootstrap(samples, statistic, paired=True, vectorized=True, n_resamples=resamples,
+                      method="percentile", confidence_level=0.95, random_state=seed)
+    return float(found.confidence_interval.low), float(found.confidence_interval.high)
+
+
+def f1_interval(counts: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of the finding F1 when the studies are resampled; `counts` is (studies, 3):
+    each study's true positives, false positives and false negatives."""
+    counts = np.asarray(counts, dtype=np.float64).reshape(-1, 3)
+    return _interval(tuple(counts.T), _micro_f1, resamples, seed)
+
+
+def f1_difference(counts: np.ndarray, baseline: np.ndarray, resamples: int = 2000,
+                  seed: int = 0) -> tuple[float, float, float]:
+    """(F1 - baseline F1, and its 95 % interval) of two models scored on the same studies, in
+    the same order: the studies are resampled together (paired), so their difficulty cancels."""
+    a = np.asarray(counts, dtype=np.float64).reshape(-1, 3)
+    b = np.asarray(baseline, dtype=np.float64).reshape(-1, 3)
+    if a.shape != b.shape:
+        raise ValueError(f"{len(a)} studies against {len(b)}: a paired comparison needs the same studies")
+
+    def difference(*columns: np.ndarray, axis: int = -1) -> np.ndarray:
+        return _micro_f1(*columns[:3], axis=axis) - _micro_f1(*columns[3:], axis=axis)
+
+    samples = (*a.T, *b.T)
+    low, high = _interval(samples, difference, resamples, seed)
+    return float(difference(*samples)), low, high

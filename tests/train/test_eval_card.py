@@ -42,3 +42,28 @@ def test_card_notes_need_the_card_flag(tmp_path: Path, capsys) -> None:
     notes.write_text("x")
     assert cli_eval.run(parser.parse_args(["--generate", "2", "--card-notes", str(notes)])) == 2
     assert "--card-notes needs --card" in capsys.readouterr().err
+
+
+def test_compare_gives_the_paired_f1_difference_and_refuses_other_studies(random_package: Path, tmp_path: Path,
+                                                                          capsys) -> None:
+    """`--json` keeps each study's finding counts; `--compare` with an evaluation of the same
+    studies prints the paired F1 difference, with other studies it says so and exits 2."""
+    import json
+
+    parser = argparse.ArgumentParser()
+    cli_eval.add_arguments(parser)
+    common = ["--model", str(random_package), "--cache", str(tmp_path / "cache")]
+    first, other = tmp_path / "first.json", tmp_path / "other.json"
+    assert cli_eval.run(parser.parse_args(["--generate", "3", "--seed", "3", *common, "--json", str(first)])) == 0
+    figures = json.loads(first.read_text(encoding="utf-8"))
+    from models.train.evaluate import held_out_seed
+
+    assert sorted(figures["study_findings"]) == [f"phantom-{held_out_seed(3, i)}" for i in range(3)]
+    assert all(len(counts) == 3 for counts in figures["study_findings"].values())  # TP, FP, FN
+    assert "F1 95 % interval" in capsys.readouterr().out
+    assert cli_eval.run(parser.parse_args(["--generate", "3", "--seed", "3", *common, "--compare", str(first)])) == 0
+    assert "finding F1 against first.json: +0.0 points (paired bootstrap over the 3 studies" in capsys.readouterr().out
+    assert cli_eval.run(parser.parse_args(["--generate", "2", "--seed", "4", *common, "--json", str(other)])) == 0
+    capsys.readouterr()
+    assert cli_eval.run(parser.parse_args(["--generate", "3", "--seed", "3", *common, "--compare", str(other)])) == 2
+    assert "other.json scored other studies" in capsys.readouterr().err

@@ -110,3 +110,32 @@ def test_findings_are_also_scored_per_type():
     assert figures["effusion"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "true": 1, "reported": 1}
     assert figures["nodule"]["precision"] == 0.0 and figures["nodule"]["reported"] == 1
     assert figures["emphysema"]["recall"] == 0.0 and figures["emphysema"]["true"] == 1
+
+
+def test_f1_interval_holds_the_f1_and_narrows_with_more_studies():
+    """A researcher comparing two models must see how far the F1 could move with other studies."""
+    from models.train.metrics import f1_interval
+
+    rng = np.random.default_rng(1)
+    few = np.stack([rng.integers(0, 4, 60), rng.integers(0, 2, 60), rng.integers(0, 3, 60)], axis=1)
+    many = np.concatenate([few] * 10)
+    f1 = 2 * few[:, 0].sum() / (2 * few[:, 0].sum() + few[:, 1].sum() + few[:, 2].sum())
+    low, high = f1_interval(few)
+    assert low < f1 < high
+    wide, narrow = high - low, np.subtract(*f1_interval(many)[::-1])
+    assert narrow < wide / 2
+    assert f1_interval([[2, 0, 0]] * 5) == (1.0, 1.0)  # perfect on every study: no doubt
+
+
+def test_paired_f1_difference_sees_a_consistent_small_gain_and_refuses_other_studies():
+    from models.train.metrics import f1_difference
+
+    rng = np.random.default_rng(2)
+    base = np.stack([rng.integers(0, 4, 300), rng.integers(0, 2, 300), rng.integers(1, 4, 300)], axis=1)
+    better = base + np.where(rng.random((300, 1)) < 0.2, [1, 0, -1], [0, 0, 0])  # one more found in 20 %
+    diff, low, high = f1_difference(better, base)
+    assert 0 < low < diff < high
+    assert f1_difference(base, better)[2] < 0  # the other way round: clearly worse
+    assert f1_difference(base, base) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same studies"):
+        f1_difference(base[:10], base)
