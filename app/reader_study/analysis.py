@@ -1,6 +1,6 @@
 """Paired analysis of the reader study (AI-assisted minus unassisted), plots and the iMRMC export.
 
-scipy for the Wilcoxon signed-rank test, numpy bootstrap for the CI, matplotlib (Agg) for PNGs.
+scipy for the Wilcoxon signed-rank test and the bootstrap CI, matplotlib (Agg) for PNGs.
 Must not import Qt.
 """
 
@@ -51,13 +51,15 @@ def paired_differences(rows: list[dict], outcome: str) -> tuple[np.ndarray, str]
 
 
 def bootstrap_median_ci(diffs: np.ndarray, seed: int = 0, reps: int = 4000) -> tuple[float, float]:
-    """Percentile bootstrap 95 % CI of the median difference."""
+    """Percentile bootstrap 95 % CI of the median difference (scipy.stats.bootstrap)."""
+    diffs = np.asarray(diffs, dtype=float)
     if len(diffs) == 0:
         return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    medians = np.median(rng.choice(diffs, size=(reps, len(diffs)), replace=True), axis=1)
-    low, high = np.percentile(medians, [2.5, 97.5])
-    return float(low), float(high)
+    if len(diffs) == 1 or np.all(diffs == diffs[0]):  # every resample has the same median
+        return float(diffs[0]), float(diffs[0])
+    found = stats.bootstrap((diffs,), np.median, n_resamples=reps, method="percentile",
+                            confidence_level=0.95, random_state=seed)
+    return float(found.confidence_interval.low), float(found.confidence_interval.high)
 
 
 def compare(rows: list[dict], outcome: str, seed: int = 0) -> PairedResult:
