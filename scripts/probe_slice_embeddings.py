@@ -7,8 +7,9 @@ WORK is a `medmpt train --work` folder after stage two (its study cache and
 first 90 % of the studies, whether each sampled slice holds a nodule (the phantoms' ground
 truth); on the other 10 % it prints the per-slice AUC and the study-level AUC of the maximum
 over a study's 32 slices (nodule present or not), the latter again for nodules of 10 mm or more,
-and the linear probe's slice AUC by how wide the nodule is on the slice (pixels at 224 x 224,
-from the phantom's per-slice box) against the slices without one. Needs the 'train' extra (torch). An analysis tool: nothing in the product imports it.
+the linear probe's slice AUC by how wide the nodule is on the slice (pixels at 224 x 224, from
+the phantom's per-slice box) against the slices without one, and how many nodule-free slices
+and studies fire at the threshold that finds half of the nodules 5 pixels or wider. Needs the 'train' extra (torch). An analysis tool: nothing in the product imports it.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def main(work: Path, cases: int) -> None:
                 span = f"{low}-{high}" if high < 1000 else f"{low} or more"
                 print(f"   slices with a nodule {span} px wide (n={int((chosen & (truth == 1)).sum())}) "
                       f"against slices without: AUC {roc_auc(score[chosen], truth[chosen].astype(int)):.3f}")
+            visible = (truth == 1) & (widths >= 5)
+            threshold = np.median(score[visible])  # finds half of the nodules 5 px or wider
+            empty = [k for k in held if study[k] == 0]
+            print(f"   at the threshold finding half of those 5 px or wider: {np.mean(score[truth == 0] > threshold):.0%} "
+                  f"of nodule-free slices and {np.mean([(scores[k] > threshold).any() for k in empty]):.0%} "
+                  "of nodule-free studies fire")
 
 
 if __name__ == "__main__":
