@@ -28,6 +28,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--size", default="1600x1000", help="window size for --screenshot (WxH)")
     parser.add_argument("--tab", choices=("slices", "3d"), default="slices",
                         help="view tab shown in the --screenshot (3d: the volume rendering with the heatmap)")
+    parser.add_argument("--panel", choices=("report", "findings"), default="report",
+                        help="right-hand tab shown in the --screenshot (findings: the clinicians' findings review)")
     parser.add_argument("--self-test", action="store_true",
                         help="start Qt off-screen, load the default model if present, exit 0 when healthy")
     return parser.parse_args(argv)
@@ -111,6 +113,9 @@ def _run(argv: list[str] | None) -> int:
             window.view_tabs.setCurrentWidget(window.volume_view)
             _wait_for_tasks(app)
             window.volume_view.render_image()  # the still frame, whatever the resize timers did
+        if args.panel == "findings":
+            window.right_tabs.setCurrentWidget(window.findings_panel)
+            _wait_for_tasks(app)
         image = window.grab()
         args.screenshot.parent.mkdir(parents=True, exist_ok=True)
         ok = image.save(str(args.screenshot))

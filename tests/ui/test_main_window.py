@@ -46,6 +46,25 @@ def test_screenshot_of_the_empty_window_is_a_real_picture(tmp_path):
     assert lightness[len(lightness) // 2] < 60
 
 
+def test_screenshot_can_show_the_findings_review_instead_of_the_report(tmp_path):
+    """Reviewers see the clinicians' tab with `--panel findings`: only the right-hand dock changes."""
+    from PySide6.QtGui import QImage
+
+    shots = {}
+    for panel in ("report", "findings"):
+        shots[panel] = tmp_path / f"{panel}.png"
+        result = _run("--screenshot", str(shots[panel]), "--size", "1440x900", "--panel", panel)
+        assert result.returncode == 0, result.stderr
+    report, findings = QImage(str(shots["report"])), QImage(str(shots["findings"]))
+
+    def differing(x0: int, x1: int) -> int:
+        return sum(report.pixelColor(x, y) != findings.pixelColor(x, y)
+                   for x in range(x0, x1, 7) for y in range(0, 900, 7))
+
+    assert differing(1100, 1440) > 50  # the dock shows another tab
+    assert differing(0, 900) == 0  # the viewer is untouched
+
+
 def test_opening_the_real_series_lists_it_and_preselects_it(qtbot, real_series_dir):
     from ui.main_window import MainWindow
 
