@@ -52,7 +52,8 @@ def compare_findings(figures: dict, baseline: dict, name: str) -> str:
     the same studies); ValueError when the two did not score the same studies."""
     from models.train.metrics import f1_difference
 
-    ours, theirs = figures.get("study_findings") or {}, baseline.get("study_findings") or {}
+    ours = figures.get("study_findings") or {}
+    theirs = (baseline.get("study_findings") if isinstance(baseline, dict) else None) or {}
     if not theirs:
         raise ValueError(f"{name} has no per-study findings (written by an older `medmpt eval --json`)")
     if set(ours) != set(theirs):
@@ -151,8 +152,12 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     if args.compare:
         try:
-            print(compare_findings(figures, json.loads(args.compare.read_text(encoding="utf-8")), args.compare.name))
-        except (ValueError, OSError) as exc:  # json.JSONDecodeError is a ValueError
+            try:
+                baseline = json.loads(args.compare.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{args.compare.name} is not valid JSON ({exc})") from exc
+            print(compare_findings(figures, baseline, args.compare.name))
+        except (ValueError, OSError) as exc:
             print(f"medmpt eval: --compare: {exc}", file=sys.stderr)
             status = 2  # the figures above and the --json still stand
     if args.json:

@@ -67,3 +67,7 @@ def test_compare_gives_the_paired_f1_difference_and_refuses_other_studies(random
     capsys.readouterr()
     assert cli_eval.run(parser.parse_args(["--generate", "3", "--seed", "3", *common, "--compare", str(other)])) == 2
     assert "other.json scored other studies" in capsys.readouterr().err
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"study_findings": {', encoding="utf-8")
+    assert cli_eval.run(parser.parse_args(["--generate", "3", "--seed", "3", *common, "--compare", str(broken)])) == 2
+    assert "broken.json is not valid JSON" in capsys.readouterr().err
