@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrain-minutes", type=float, default=None, help="wall-time budget of stage zero")
     parser.add_argument("--finetune-steps", type=int, default=300,
                         help="second stage: steps on cached slice embeddings with the slice encoder frozen")
+    parser.add_argument("--slice-label-weight", type=float, default=0.0, metavar="W",
+                        help="second stage: weight of a training-only loss teaching each fused slice token its "
+                             "slice's phantom ground truth (nodule and side, opacity, effusion side, ...); 0 = none")
     parser.add_argument("--calibrate", type=int, default=300, metavar="N",
                         help=f"after export, fit the diagnosis heads' temperatures on N held-out phantoms of seed {CALIBRATION_SEED} "
                              "(`medmpt calibrate`; 0 = leave the package uncalibrated)")
@@ -78,6 +81,8 @@ def _check(args: argparse.Namespace) -> str | None:
         phantom_config(1, args.patch_size, args.vision_width)  # the one place that knows the valid widths
     except ValueError as exc:
         return f"--vision-width: {exc}"
+    if args.slice_label_weight < 0:
+        return "--slice-label-weight must not be negative"
     if not 0.0 <= args.paste_share <= 1.0:
         return "--paste-share must be between 0 and 1"
     if args.slice_encoder is not None:
@@ -139,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         if args.finetune_steps > 0 and not trainer.finetune:
             from models.train.finetune import finetune
 
-            finetune(trainer, args.finetune_steps, log=lambda m: print(m, flush=True))
+            finetune(trainer, args.finetune_steps, slice_label_weight=args.slice_label_weight,
+                     log=lambda m: print(m, flush=True))
             trainer.save()
         print(f"trained {trainer.step} steps in {time.perf_counter() - t0:.0f} s; checkpoint {trainer.checkpoint_path}")
     if args.no_export:

@@ -194,9 +194,18 @@ def _finetune_lines(ft: dict) -> list[str]:
         f"warm-up then cosine) with the teacher-forced report cross-entropy, the cross-entropy of the "
         f"COVID severity (CT-0..CT-3), nodule and effusion heads, and the slice-attention loss (each "
         f"finding sentence's decoder cross-attention, layers and heads averaged as the runtime reads it, "
-        f"pushed onto the finding's sampled slices); {ft['seconds'] / 60:.0f} min. Final losses: "
+        f"pushed onto the finding's sampled slices){_slice_label_clause(ft)}; {ft['seconds'] / 60:.0f} min. Final losses: "
         + ", ".join(f"{k} {v:.3f}" for k, v in ft["final"].items()),
     ]
+
+
+def _slice_label_clause(ft: dict) -> str:
+    weight = ft.get("slice_label_weight") or 0.0
+    if not weight:
+        return ""
+    return (f", and, weighted {weight:g}, the slice-label loss (a training-only linear head, discarded, reads "
+            "each fused slice token and learns that slice's phantom ground truth: nodule and its side, "
+            "COVID-pattern opacity, effusion side, cardiomegaly, emphysema)")
 
 
 def set_model_card_section(package: Path, title: str, markdown: str) -> None:

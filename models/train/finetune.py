@@ -4,7 +4,11 @@ The ViT over 32 slices x 224 x 224 is nearly all of a step's cost; once it has l
 one, end to end), its per-slice embeddings are computed once per study and the slice fusion,
 vision-to-text projection, report decoder and diagnosis heads train for many more passes on
 them at a small fraction of the cost, with the same report, diagnosis and slice-attention
-losses (the patch rollout depends only on the frozen encoder). Must not import app or ui.
+losses (the patch rollout depends only on the frozen encoder). With a `slice_label_weight`, a
+training-only linear head also reads each fused slice token and learns that slice's phantom
+ground truth (models.train.slice_pretrain.SLICE_LABELS: nodule and its side, opacity, effusion
+side, ...), so the 32 tokens the decoder attends to keep what each slice holds instead of
+washing a one-slice nodule out into the scan. Must not import app or ui.
 """
 
 from __future__ import annotations
@@ -16,10 +20,25 @@ import numpy as np
 import torch
 
 from models.train.config import TrainSettings
+from models.train.data import StudyRecord
 from models.train.loop import Trainer, format_losses, lr_factor, recent_means
+from models.train.slice_pretrain import SLICE_LABELS, slice_labels
 from models.train.step import apply_update, losses_of, make_batch
 
 TERMS = ("text", "diagnosis", "slices")
+MAX_POS_WEIGHT = 20.0  # of the rarest slice label (a nodule is on about 1 slice in 40)
+
+
+def label_pos_weight(labels: np.ndarray) -> torch.Tensor:
+    """(L,) BCE positive weights: negatives over positives per label, capped at MAX_POS_WEIGHT."""
+    flat = labels.reshape(-1, labels.shape[-1])
+    positives = flat.sum(0)
+    return torch.from_numpy(np.clip((len(flat) - positives) / np.maximum(positives, 1.0), 1.0, MAX_POS_WEIGHT)).float()
+
+
+def study_slice_labels(records: list[StudyRecord]) -> np.ndarray:
+    """(N, S, L) float ground-truth labels of every sampled slice of the given studies."""
+    return np.stack([slice_labels(record)[0] for record in records])
 
 
 @torch.no_grad()
@@ -40,8 +59,9 @@ def slice_embeddings(trainer: Trainer, indices: list[int], batch: int = 4,
 
 
 def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-4,
-             log: Callable[[str], None] = print) -> list[dict[str, float]]:
-    """Train everything but the slice encoder for `steps` steps on cached slice embeddings."""
+             slice_label_weight: float = 0.0, log: Callable[[str], None] = print) -> list[dict[str, float]]:
+    """Train everything but the slice encoder for `steps` steps on cached slice embeddings
+    (plus, with `slice_label_weight` > 0, the fused slice tokens' ground-truth slice labels)."""
     settings: TrainSettings = trainer.settings
     indices = sorted(trainer._available())
     embedding_path = trainer.work / f"slice-embeddings-{len(indices)}-step{trainer.step}.pt"
@@ -52,6 +72,13 @@ def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-
         torch.save(embeddings, embedding_path)
     model = trainer.model
     params = [p for n, p in model.named_parameters() if not n.startswith("vision_encoder_q.")]
+    terms = TERMS
+    if slice_label_weight > 0:
+        terms = (*TERMS, "slice_labels")
+        truth = torch.from_numpy(study_slice_labels([trainer.records[i] for i in indices]))  # (N, S, L)
+        pos_weight = label_pos_weight(truth.numpy())
+        label_head = torch.nn.Linear(model.config.vision_width, len(SLICE_LABELS))  # training only
+        params = [*params, *label_head.parameters()]
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=settings.weight_decay)
     rng = np.random.default_rng([settings.seed, 2])
     history, start = [], time.perf_counter()
@@ -68,14 +95,19 @@ def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-
         out = {"memory": model.vision_to_text(tokens),
                "diagnosis_logits": {name: head(scan) for name, head in model.diagnosis_heads.items()}}
         losses = losses_of(model, out, batch, settings)
+        if slice_label_weight > 0:
+            losses["slice_labels"] = torch.nn.functional.binary_cross_entropy_with_logits(
+                label_head(tokens), truth[torch.as_tensor(rows)], pos_weight=pos_weight)
+            losses["loss"] = losses["loss"] + slice_label_weight * losses["slice_labels"]
         history.append(apply_update(optimiser, losses, params))
         if (step + 1) % 50 == 0:
-            log(f"finetune step {step + 1}/{steps} {format_losses(recent_means(history, 50, TERMS))} "
+            log(f"finetune step {step + 1}/{steps} {format_losses(recent_means(history, 50, terms))} "
                 f"{time.perf_counter() - start:.0f}s")
     model.eval()
     trainer.finetune = {
         "steps": steps, "batch_size": batch_size, "lr": lr, "studies": len(indices),
+        "slice_label_weight": slice_label_weight,
         "seconds": round(time.perf_counter() - start, 1), "after_stage_one_step": trainer.step,
-        "final": recent_means(history, 50, TERMS),
+        "final": recent_means(history, 50, terms),
     }
     return history

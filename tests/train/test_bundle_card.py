@@ -35,6 +35,12 @@ def test_card_of_a_run_without_stage_one_names_stage_zero_and_two():
     assert "Slice encoder: 128 wide, 4 layers, 4 heads; 32-pixel patches (7 x 7 grid" in wide
     text = provenance(_state(0), "medmpt train")
     assert "4000 slice-encoder steps" in text and "end-to-end" not in text
+    assert "slice-label loss" not in card
+    state = _state(0)
+    state["finetune"] = {**state["finetune"], "slice_label_weight": 1.0,
+                         "final": {**state["finetune"]["final"], "slice_labels": 0.3}}
+    labelled = training_markdown(state, "medmpt train --slice-label-weight 1")
+    assert "weighted 1, the slice-label loss" in labelled and "slice_labels 0.300" in labelled
 
 
 def test_card_of_an_end_to_end_run_reports_its_steps_and_losses():
