@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slice-label-weight", type=float, default=0.0, metavar="W",
                         help="second stage: weight of a training-only loss teaching each fused slice token its "
                              "slice's phantom ground truth (nodule and side, opacity, effusion side, ...); 0 = none")
+    parser.add_argument("--finetune-dropout", type=float, default=None, metavar="P",
+                        help="second stage: dropout probability of the slice fusion and decoder while training "
+                             "(default: the configuration's, 0 for the phantom model)")
     parser.add_argument("--calibrate", type=int, default=300, metavar="N",
                         help=f"after export, fit the diagnosis heads' temperatures on N held-out phantoms of seed {CALIBRATION_SEED} "
                              "(`medmpt calibrate`; 0 = leave the package uncalibrated)")
@@ -81,6 +84,8 @@ def _check(args: argparse.Namespace) -> str | None:
         phantom_config(1, args.patch_size, args.vision_width)  # the one place that knows the valid widths
     except ValueError as exc:
         return f"--vision-width: {exc}"
+    if args.finetune_dropout is not None and not 0.0 <= args.finetune_dropout < 1.0:
+        return "--finetune-dropout must be at least 0 and below 1"
     if args.slice_label_weight < 0:
         return "--slice-label-weight must not be negative"
     if not 0.0 <= args.paste_share <= 1.0:
@@ -145,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             from models.train.finetune import finetune
 
             finetune(trainer, args.finetune_steps, slice_label_weight=args.slice_label_weight,
-                     log=lambda m: print(m, flush=True))
+                     dropout=args.finetune_dropout, log=lambda m: print(m, flush=True))
             trainer.save()
         print(f"trained {trainer.step} steps in {time.perf_counter() - t0:.0f} s; checkpoint {trainer.checkpoint_path}")
     if args.no_export:

@@ -191,12 +191,16 @@ def _finetune_lines(ft: dict) -> list[str]:
         f"- Stage two (models/train/finetune.py): slice encoder frozen; its slice embeddings of the "
         f"{ft['studies']} rendered studies computed once, then slice fusion, projection, decoder and "
         f"diagnosis heads trained {ft['steps']} steps of batch {ft['batch_size']} (AdamW lr {ft['lr']}, "
-        f"warm-up then cosine) with the teacher-forced report cross-entropy, the cross-entropy of the "
+        f"warm-up then cosine{_dropout_clause(ft)}) with the teacher-forced report cross-entropy, the cross-entropy of the "
         f"COVID severity (CT-0..CT-3), nodule and effusion heads, and the slice-attention loss (each "
         f"finding sentence's decoder cross-attention, layers and heads averaged as the runtime reads it, "
         f"pushed onto the finding's sampled slices){_slice_label_clause(ft)}; {ft['seconds'] / 60:.0f} min. Final losses: "
         + ", ".join(f"{k} {v:.3f}" for k, v in ft["final"].items()),
     ]
+
+
+def _dropout_clause(ft: dict) -> str:
+    return f", dropout {ft['dropout']:g} while training" if ft.get("dropout") is not None else ""
 
 
 def _slice_label_clause(ft: dict) -> str:

@@ -59,9 +59,15 @@ def slice_embeddings(trainer: Trainer, indices: list[int], batch: int = 4,
 
 
 def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-4,
-             slice_label_weight: float = 0.0, log: Callable[[str], None] = print) -> list[dict[str, float]]:
+             slice_label_weight: float = 0.0, dropout: float | None = None,
+             log: Callable[[str], None] = print) -> list[dict[str, float]]:
     """Train everything but the slice encoder for `steps` steps on cached slice embeddings
-    (plus, with `slice_label_weight` > 0, the fused slice tokens' ground-truth slice labels)."""
+    (plus, with `slice_label_weight` > 0, the fused slice tokens' ground-truth slice labels).
+
+    `dropout` replaces the model's dropout probability during this stage (every step sees the
+    same frozen embeddings of each study, dozens of times over: dropout keeps the fusion and
+    decoder from learning them by heart); the exported model runs without dropout either way.
+    """
     settings: TrainSettings = trainer.settings
     indices = sorted(trainer._available())
     embedding_path = trainer.work / f"slice-embeddings-{len(indices)}-step{trainer.step}.pt"
@@ -71,6 +77,10 @@ def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-
         embeddings = slice_embeddings(trainer, indices, log=log)
         torch.save(embeddings, embedding_path)
     model = trainer.model
+    if dropout is not None:
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = dropout
     params = [p for n, p in model.named_parameters() if not n.startswith("vision_encoder_q.")]
     terms = TERMS
     if slice_label_weight > 0:
@@ -106,7 +116,7 @@ def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-
     model.eval()
     trainer.finetune = {
         "steps": steps, "batch_size": batch_size, "lr": lr, "studies": len(indices),
-        "slice_label_weight": slice_label_weight,
+        "slice_label_weight": slice_label_weight, "dropout": dropout,
         "seconds": round(time.perf_counter() - start, 1), "after_stage_one_step": trainer.step,
         "final": recent_means(history, 50, terms),
     }

@@ -37,10 +37,11 @@ def test_card_of_a_run_without_stage_one_names_stage_zero_and_two():
     assert "4000 slice-encoder steps" in text and "end-to-end" not in text
     assert "slice-label loss" not in card
     state = _state(0)
-    state["finetune"] = {**state["finetune"], "slice_label_weight": 1.0,
+    state["finetune"] = {**state["finetune"], "slice_label_weight": 1.0, "dropout": 0.1,
                          "final": {**state["finetune"]["final"], "slice_labels": 0.3}}
     labelled = training_markdown(state, "medmpt train --slice-label-weight 1")
     assert "weighted 1, the slice-label loss" in labelled and "slice_labels 0.300" in labelled
+    assert "dropout 0.1 while training" in labelled and "dropout" not in card
 
 
 def test_card_of_an_end_to_end_run_reports_its_steps_and_losses():

@@ -64,6 +64,8 @@ def test_train_cli_refuses_bad_arguments(tmp_path, capsys):
     assert "--vision-width" in capsys.readouterr().err
     assert cli_train.run(_parse(cli_train, ["--out", str(tmp_path), "--slice-label-weight", "-1"])) == 2
     assert "--slice-label-weight" in capsys.readouterr().err
+    assert cli_train.run(_parse(cli_train, ["--out", str(tmp_path), "--finetune-dropout", "1"])) == 2
+    assert "--finetune-dropout" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: only the two patch grids the exporter knows
         _parse(cli_train, ["--out", str(tmp_path), "--patch-size", "8"])
 
