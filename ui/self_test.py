@@ -1,4 +1,4 @@
-"""`medmpt-workstation --self-test`: checks a (frozen) install works: Qt, resources, default model."""
+"""`medmpt-workstation --self-test`: checks a (frozen) install works: Qt, resources, default model, exports."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from app import __version__
+from app.export_check import check_exports
 from app.model_check import check_default_model
 
 
@@ -25,6 +26,10 @@ def run_self_test(app, log_path: Path) -> int:
     print(f"version: {__version__}; log file: {log_path}")
     status, message = check_default_model()
     print(f"model: {message}")
+    if status == "failed":
+        failures += 1
+    status, message = check_exports()
+    print(f"exports: {message}")
     if status == "failed":
         failures += 1
     print("self-test: " + ("passed" if failures == 0 else f"FAILED ({failures})"))
