@@ -9,7 +9,10 @@ truth); on the other 10 % it prints the per-slice AUC and the study-level AUC of
 over a study's 32 slices (nodule present or not), the latter again for nodules of 10 mm or more,
 the linear probe's slice AUC by how wide the nodule is on the slice (pixels at 224 x 224, from
 the phantom's per-slice box) against the slices without one, and how many nodule-free slices
-and studies fire at the threshold that finds half of the nodules 5 pixels or wider. Needs the 'train' extra (torch). An analysis tool: nothing in the product imports it.
+and studies fire at the threshold that finds half of the nodules 5 pixels or wider. When the
+folder's checkpoint has run stage two, it also prints that model's nodule-head AUC on the studies
+it trained on (against the held-out figure of `medmpt eval`: how much it learnt by heart). Needs
+the 'train' extra (torch). An analysis tool: nothing in the product imports it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.train.bundle import load_checkpoint
 from models.train.data import StudyCache, training_seeds
 from models.train.metrics import roc_auc
 from models.train.slice_pretrain import SLICE_LABELS, slice_labels
@@ -63,6 +67,9 @@ def main(work: Path, cases: int) -> None:
     study = np.array([int(r.nodule > 0) for r in records])
     largest = np.array([max([f.get("size_mm") or 0 for f in r.findings if f["type"] == "nodule"] or [0])
                         for r in records])
+    memorised = stage_two_training_auc(work, embeddings, study)
+    if memorised is not None:
+        print(f"stage two's nodule head on its {len(records)} training studies: AUC {memorised:.3f}")
     split = int(0.9 * len(records))
     flat = embeddings[:split].reshape(-1, embeddings.shape[-1])
     x = (embeddings - flat.mean(0)) / (flat.std(0) + 1e-6)
@@ -91,6 +98,19 @@ def main(work: Path, cases: int) -> None:
             print(f"   at the threshold finding half of those 5 px or wider: {np.mean(score[truth == 0] > threshold):.0%} "
                   f"of nodule-free slices and {np.mean([(scores[k] > threshold).any() for k in empty]):.0%} "
                   "of nodule-free studies fire")
+
+
+def stage_two_training_auc(work: Path, embeddings: torch.Tensor, study: np.ndarray) -> float | None:
+    """The folder's stage-two nodule head's AUC on its own training studies (None before stage two)."""
+    if not (work / "checkpoint.pt").exists():
+        return None
+    model, _, state = load_checkpoint(work / "checkpoint.pt")
+    if not state.get("finetune"):
+        return None
+    with torch.no_grad():
+        scan, _ = model.vision_fusion_q(embeddings)
+        present = torch.softmax(model.diagnosis_heads["nodule"](scan), dim=-1)[:, 1]
+    return roc_auc(present.numpy(), study)
 
 
 if __name__ == "__main__":
