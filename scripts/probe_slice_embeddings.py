@@ -56,6 +56,24 @@ def _widths(record, column_count: int) -> np.ndarray:
     return widths
 
 
+def print_nodule_widths(records) -> None:
+    """How wide each size class of nodule is at the model's input, on its widest sampled slice."""
+    widest: dict[tuple[int, int], list[float]] = {}
+    for record in records:
+        sampled = set(record.original_indices)
+        for finding in record.findings:
+            if finding["type"] != "nodule":
+                continue
+            width = max([max(x1 - x0, y1 - y0) * 224 / record.size
+                         for index, x0, y0, x1, y1 in finding.get("slice_boxes") or [] if index in sampled] or [0.0])
+            for low, high in ((4, 6), (6, 10), (10, 15), (15, 31)):
+                if low <= (finding.get("size_mm") or 0) < high:
+                    widest.setdefault((low, high), []).append(width)
+    for (low, high), widths in sorted(widest.items()):
+        print(f"nodules {low}-{high} mm (n={len(widths)}): widest on a sampled slice at 224 x 224, median "
+              f"{np.median(widths):.1f} px; 5 px or wider {np.mean(np.asarray(widths) >= 5):.0%}")
+
+
 def main(work: Path, cases: int) -> None:
     torch.manual_seed(0)
     embeddings = torch.load(work / f"slice-embeddings-{cases}-step0.pt").float()  # (N, 32, D)
@@ -67,6 +85,7 @@ def main(work: Path, cases: int) -> None:
     study = np.array([int(r.nodule > 0) for r in records])
     largest = np.array([max([f.get("size_mm") or 0 for f in r.findings if f["type"] == "nodule"] or [0])
                         for r in records])
+    print_nodule_widths(records)
     memorised = stage_two_training_auc(work, embeddings, study)
     if memorised is not None:
         print(f"stage two's nodule head on its {len(records)} training studies: AUC {memorised:.3f}")
