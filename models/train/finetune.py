@@ -64,8 +64,8 @@ def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-
     """Train everything but the slice encoder for `steps` steps on cached slice embeddings
     (plus, with `slice_label_weight` > 0, the fused slice tokens' ground-truth slice labels).
 
-    `dropout` replaces the model's dropout probability during this stage (every step sees the
-    same frozen embeddings of each study, dozens of times over: dropout keeps the fusion and
+    `dropout` replaces the model's dropout probability during this stage only (every step sees
+    the same frozen embeddings of each study, dozens of times over: dropout keeps the fusion and
     decoder from learning them by heart); the exported model runs without dropout either way.
     """
     settings: TrainSettings = trainer.settings
@@ -77,10 +77,10 @@ def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-
         embeddings = slice_embeddings(trainer, indices, log=log)
         torch.save(embeddings, embedding_path)
     model = trainer.model
+    dropouts = {module: module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)}
     if dropout is not None:
-        for module in model.modules():
-            if isinstance(module, torch.nn.Dropout):
-                module.p = dropout
+        for module in dropouts:
+            module.p = dropout
     params = [p for n, p in model.named_parameters() if not n.startswith("vision_encoder_q.")]
     terms = TERMS
     if slice_label_weight > 0:
@@ -114,6 +114,8 @@ def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-
             log(f"finetune step {step + 1}/{steps} {format_losses(recent_means(history, 50, terms))} "
                 f"{time.perf_counter() - start:.0f}s")
     model.eval()
+    for module, p in dropouts.items():  # the configuration's own dropout again
+        module.p = p
     trainer.finetune = {
         "steps": steps, "batch_size": batch_size, "lr": lr, "studies": len(indices),
         "slice_label_weight": slice_label_weight, "dropout": dropout,

@@ -72,8 +72,12 @@ def test_stage_two_with_slice_labels_learns_them_and_leaves_the_encoder_alone(sm
 
     plain = _Trainer(small_studies, _small_model(report_tokenizer), report_tokenizer, tmp_path / "plain")
     plain.work.mkdir()
+    seen = []
+    dropouts = [m for m in plain.model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts and all(m.p == 0.0 for m in dropouts)  # the phantom configuration's
+    dropouts[0].register_forward_pre_hook(lambda module, args: seen.append(module.p))
     history = finetune(plain, 2, batch_size=2, dropout=0.25, log=lambda _: None)
     assert "slice_labels" not in history[0] and plain.finetune["slice_label_weight"] == 0.0
-    dropouts = [m for m in plain.model.modules() if isinstance(m, torch.nn.Dropout)]
-    assert dropouts and all(m.p == 0.25 for m in dropouts) and plain.finetune["dropout"] == 0.25
+    assert seen and set(seen) == {0.25} and plain.finetune["dropout"] == 0.25  # while training
+    assert all(m.p == 0.0 for m in dropouts)  # and the configuration's again afterwards
     assert not plain.model.training  # left in eval mode: dropout off for export and evaluation
