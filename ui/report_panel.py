@@ -35,6 +35,14 @@ CHECK_MARK = "\u26a0 "
 MARKS = {"ai": "AI \u25b8 ", "accepted": "\u2713 ", "edited": "\u270e ", "human": ""}
 
 
+HEATMAP_MEANING = (
+    "Which slices light up comes from this sentence: the report decoder's attention over the 32 "
+    "sampled slices while it wrote it.\nWhere on a slice comes from the slice encoder: where it "
+    "looked on that slice, the same for every sentence (as in MedMPT). On a slice holding two "
+    "findings the map can favour the other one.\nShows where the model looked, not proof of a finding."
+)
+
+
 class ReportPanel(QWidget):
     """Signals carry entry indices into `document.entries`."""
 
@@ -183,6 +191,8 @@ class ReportPanel(QWidget):
         row.addWidget(self.opacity)
         legend = QLabel("low \u25a0\u25a0\u25a0 high")
         legend.setStyleSheet("color: qlineargradient(x1:0, y1:0, x2:1, y2:0, stop:0 #800000, stop:1 #ffff80);")
+        for widget in (self.opacity_label, legend):
+            widget.setToolTip(HEATMAP_MEANING)
         row.addWidget(legend)
         self.whole_button = whole = QPushButton("Whole report")
         whole.setToolTip("Show where the AI looked for the whole report")

@@ -171,3 +171,14 @@ def test_nothing_can_be_drafted_edited_or_signed_before_a_series_is_shown(qtbot,
     panel.add_entry("FINDINGS", "No pleural effusion.")
     assert [e.text for e in panel.document.entries] == ["No pleural effusion."]
     workers.shutdown()
+
+
+def test_the_heatmap_legend_says_what_a_sentence_heatmap_is(qtbot):
+    """A reader who sees an effusion sentence light up a nodule on its slice can find out why."""
+    from ui.report_panel import ReportPanel
+
+    panel = ReportPanel()
+    qtbot.addWidget(panel)
+    tip = panel.opacity_label.toolTip()
+    assert "32 sampled slices" in tip and "the same for every sentence" in tip
+    assert "not proof of a finding" in tip
