@@ -41,15 +41,16 @@ def _num(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _interval_note(interval) -> str:
+def _interval_note(interval, what: str = "F1") -> str:
     if not interval:
         return ""
-    return f"; F1 95 % interval {100 * interval[0]:.1f}-{100 * interval[1]:.1f} % (studies resampled)"
+    return f"; {what} 95 % interval {100 * interval[0]:.1f}-{100 * interval[1]:.1f} % (studies resampled)"
 
 
 def compare_findings(figures: dict, baseline: dict, name: str) -> str:
-    """The line saying how this evaluation's finding F1 differs from `baseline`'s (a `--json` of
-    the same studies); ValueError when the two did not score the same studies."""
+    """The lines saying how this evaluation's finding F1 (and exact F1, when both have it) differs
+    from `baseline`'s (a `--json` of the same studies); ValueError when the two did not score the
+    same studies."""
     from models.train.metrics import f1_difference
 
     ours = figures.get("study_findings") or {}
@@ -60,10 +61,16 @@ def compare_findings(figures: dict, baseline: dict, name: str) -> str:
         raise ValueError(f"{name} scored other studies ({len(set(ours) ^ set(theirs))} differ): "
                          "compare evaluations of the same studies")
     names = sorted(ours)
-    diff, low, high = f1_difference([ours[n] for n in names], [theirs[n] for n in names])
-    verdict = "better" if low > 0 else "worse" if high < 0 else "no clear difference"
-    return (f"finding F1 against {name}: {100 * diff:+.1f} points (paired bootstrap over the {len(names)} studies, "
-            f"95 % interval {100 * low:+.1f} to {100 * high:+.1f}): {verdict}")
+    lines = []
+    for label, key in (("finding F1", "study_findings"), ("exact finding F1", "study_exact_findings")):
+        mine, base = figures.get(key) or {}, baseline.get(key) or {}
+        if set(mine) != set(names) or set(base) != set(names):
+            continue  # an older --json without exact counts: the type-level line alone
+        diff, low, high = f1_difference([mine[n] for n in names], [base[n] for n in names])
+        verdict = "better" if low > 0 else "worse" if high < 0 else "no clear difference"
+        lines.append(f"{label} against {name}: {100 * diff:+.1f} points (paired bootstrap over the {len(names)} "
+                     f"studies, 95 % interval {100 * low:+.1f} to {100 * high:+.1f}): {verdict}")
+    return "\n".join(lines)
 
 
 def format_figures(r: dict, model: str, source: str) -> str:
@@ -74,7 +81,8 @@ def format_figures(r: dict, model: str, source: str) -> str:
         ("studies", str(r["studies"]), ""),
         ("finding precision / recall / F1", f"{_pct(r['finding_precision'])} / {_pct(r['finding_recall'])} / "
          f"{_pct(r['finding_f1'])}", "type-level match" + _interval_note(r.get("finding_f1_ci"))),
-        ("exact finding F1", _pct(r["exact_finding_f1"]), "type, side, lobe, subtype, size class, grade all right"),
+        ("exact finding F1", _pct(r["exact_finding_f1"]), "type, side, lobe, subtype, size class, grade all right"
+         + _interval_note(r.get("exact_finding_f1_ci"), "exact F1")),
         ("side + lobe accuracy", _pct(r["side_lobe_accuracy"]), "matched nodules and effusions"),
         ("BLEU-4 / ROUGE-L / CIDEr-D", f"{_num(r['bleu4'])} / {_num(r['rouge_l'])} / {_num(r['cider_d'])}",
          IMPLEMENTATION),

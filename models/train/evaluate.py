@@ -159,17 +159,24 @@ class Tally:
     head_checks: dict[str, list[bool]] = field(default_factory=dict)  # head -> [head was right]
     self_contradictions: int = 0
     study_findings: dict[str, list[int]] = field(default_factory=dict)  # study -> [tp, fp, fn]
+    # study -> [exact tp, reported - exact tp, true - exact tp]: its micro F1 is the exact F1
+    study_exact_findings: dict[str, list[int]] = field(default_factory=dict)
 
 
-def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]]) -> list[int]:
-    """Score one report's findings into `tally`; returns its [true pos., false pos., false neg.]."""
+def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]], study: str | None = None) -> list[int]:
+    """Score one report's findings into `tally`; returns its [true pos., false pos., false neg.].
+    With `study`, its type-level and exact counts are also kept by name (paired comparisons)."""
     predicted = parse_report(text).findings
     truth = [truth_key(f) for f in findings]
     pairs = match_findings(predicted, truth)
     tally.tp += len(pairs)
     tally.fp += len(predicted) - len(pairs)
     tally.fn += len(truth) - len(pairs)
-    tally.exact_tp += sum(p == t for p, t in pairs)
+    exact = sum(p == t for p, t in pairs)
+    tally.exact_tp += exact
+    if study is not None:
+        tally.study_findings[study] = [len(pairs), len(predicted) - len(pairs), len(truth) - len(pairs)]
+        tally.study_exact_findings[study] = [exact, len(predicted) - exact, len(truth) - exact]
     for kind in {f[0] for f in predicted} | {t[0] for t in truth}:
         tp = sum(t[0] == kind for _, t in pairs)
         counts = tally.per_type.setdefault(kind, [0, 0, 0])
@@ -232,7 +239,7 @@ def _score_plane(tally: Tally, result: ReportResult, index: int, focal: list[dic
 
 
 def score_study(tally: Tally, study: EvalStudy, result: ReportResult, grid: int = 7) -> None:
-    tally.study_findings[study.name] = score_findings(tally, result.text, study.findings)
+    score_findings(tally, result.text, study.findings, study.name)
     tally.candidates.append(result.text)
     tally.references.append(study.report)
     severity = result.diagnosis.get("covid_severity", {})
@@ -286,6 +293,8 @@ def summarise(t: Tally) -> dict[str, Any]:
         "finding_precision": precision, "finding_recall": recall, "finding_f1": _f1(precision, recall),
         "finding_f1_ci": list(metrics.f1_interval(list(t.study_findings.values()))) if t.study_findings else None,
         "exact_finding_f1": _f1(exact_p, exact_r),
+        "exact_finding_f1_ci": (list(metrics.f1_interval(list(t.study_exact_findings.values())))
+                                if t.study_exact_findings else None),
         "side_lobe_accuracy": _mean(t.located), "attribute_accuracy": _mean(t.attributes),
         "bleu4": metrics.bleu(t.candidates, t.references), "rouge_l": metrics.rouge_l(t.candidates, t.references),
         "cider_d": metrics.cider_d(t.candidates, t.references),
@@ -304,6 +313,7 @@ def summarise(t: Tally) -> dict[str, Any]:
         "checks": {"drafts_flagged": t.flagged, "self_contradictions": t.self_contradictions,
                    "head_checks": {k: [sum(v), len(v)] for k, v in sorted(t.head_checks.items())}},
         "study_findings": dict(t.study_findings),  # for paired comparisons (`medmpt eval --compare`)
+        "study_exact_findings": dict(t.study_exact_findings),
     }
     for name, pairs in t.binary.items():
         scores, labels = [p for p, _ in pairs], [y for _, y in pairs]

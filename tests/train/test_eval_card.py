@@ -62,7 +62,14 @@ def test_compare_gives_the_paired_f1_difference_and_refuses_other_studies(random
     assert all(len(counts) == 3 for counts in figures["study_findings"].values())  # TP, FP, FN
     assert "F1 95 % interval" in capsys.readouterr().out
     assert cli_eval.run(parser.parse_args(["--generate", "3", "--seed", "3", *common, "--compare", str(first)])) == 0
-    assert "finding F1 against first.json: +0.0 points (paired bootstrap over the 3 studies" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "finding F1 against first.json: +0.0 points (paired bootstrap over the 3 studies" in out
+    assert "exact finding F1 against first.json: +0.0 points" in out
+    older = tmp_path / "older.json"  # from before the exact counts were kept: the F1 line alone
+    older.write_text(json.dumps({k: v for k, v in figures.items() if k != "study_exact_findings"}), encoding="utf-8")
+    assert cli_eval.run(parser.parse_args(["--generate", "3", "--seed", "3", *common, "--compare", str(older)])) == 0
+    out = capsys.readouterr().out
+    assert "finding F1 against older.json" in out and "exact finding F1 against" not in out
     assert cli_eval.run(parser.parse_args(["--generate", "2", "--seed", "4", *common, "--json", str(other)])) == 0
     capsys.readouterr()
     assert cli_eval.run(parser.parse_args(["--generate", "3", "--seed", "3", *common, "--compare", str(other)])) == 2

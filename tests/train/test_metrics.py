@@ -112,6 +112,23 @@ def test_findings_are_also_scored_per_type():
     assert figures["emphysema"]["recall"] == 0.0 and figures["emphysema"]["true"] == 1
 
 
+def test_each_studys_exact_counts_add_up_to_the_exact_f1():
+    """The paired comparison of exact F1 resamples per-study counts whose F1 is the reported one."""
+    from models.train.metrics import f1_interval
+
+    tally = Tally()
+    effusion = {"type": "effusion", "side": "right", "severity": "small"}
+    score_findings(tally, "FINDINGS: Small right pleural effusion.", [effusion], "a")  # exact
+    score_findings(tally, "FINDINGS: Large left pleural effusion. Mild centrilobular emphysema.",
+                   [{**effusion, "side": "left"}], "b")  # type-level match, wrong grade; one invented
+    figures = summarise(tally)
+    assert figures["study_findings"] == {"a": [1, 0, 0], "b": [1, 1, 0]}
+    assert figures["study_exact_findings"] == {"a": [1, 0, 0], "b": [0, 2, 1]}
+    assert figures["exact_finding_f1"] == pytest.approx(2 * 1 / (3 + 2))  # 1 exact of 3 reported, 2 true
+    low, high = f1_interval(list(figures["study_exact_findings"].values()))
+    assert low <= figures["exact_finding_f1"] <= high and figures["exact_finding_f1_ci"] == [low, high]
+
+
 def test_f1_interval_holds_the_f1_and_narrows_with_more_studies():
     """A researcher comparing two models must see how far the F1 could move with other studies."""
     from models.train.metrics import f1_interval
