@@ -89,7 +89,8 @@ def format_figures(r: dict, model: str, source: str) -> str:
         ("severity accuracy / macro AUC", f"{_pct(r['severity_accuracy'])} / {_num(r['severity_macro_auc'])}",
          "CT-0..CT-3"),
         ("nodule AUC / accuracy / ECE", f"{_num(r['nodule_auc'])} / {_pct(r['nodule_accuracy'])} / "
-         f"{_num(r.get('nodule_ece'))}", "ECE: calibration error of the shown probability (10 bins)"),
+         f"{_num(r.get('nodule_ece'))}", "ECE: calibration error of the shown probability (10 bins); "
+         f"AUC for nodules of 10 mm or more against none: {_num(r.get('nodule_auc_10mm'))}"),
         ("effusion AUC / accuracy / ECE", f"{_num(r['effusion_auc'])} / {_pct(r['effusion_accuracy'])} / "
          f"{_num(r.get('effusion_ece'))}", ""),
         ("slice pointing (chance)", f"{_pct(r['slice_pointing'])} ({_pct(r['slice_pointing_chance'])})",

@@ -147,6 +147,7 @@ class Tally:
     severity_true: list[int] = field(default_factory=list)
     severity_prob: list[list[float]] = field(default_factory=list)
     binary: dict[str, list[tuple[float, int]]] = field(default_factory=lambda: {"nodule": [], "effusion": []})
+    largest_nodule_mm: list[float] = field(default_factory=list)  # per study, beside binary["nodule"]; 0: none
     slice_hits: list[bool] = field(default_factory=list)
     slice_chance: list[float] = field(default_factory=list)
     plane_hits: list[bool] = field(default_factory=list)
@@ -249,6 +250,8 @@ def score_study(tally: Tally, study: EvalStudy, result: ReportResult, grid: int 
     for name in ("nodule", "effusion"):
         probability = result.diagnosis.get(name, {}).get("present", 0.0)
         tally.binary[name].append((probability, int(name in types)))
+    tally.largest_nodule_mm.append(max([float(f.get("size_mm") or 0) for f in study.findings
+                                        if f["type"] == "nodule"] or [0.0]))
     score_pointing(tally, result, study.findings, grid)
     score_checks(tally, result, types)
     tally.seconds.append(result.timings.total_ms / 1000.0)
@@ -321,7 +324,18 @@ def summarise(t: Tally) -> dict[str, Any]:
         out[f"{name}_accuracy"] = _mean([(p >= 0.5) == bool(y) for p, y in pairs])
         two_class = np.stack([1.0 - np.asarray(scores, dtype=np.float64), np.asarray(scores, dtype=np.float64)], axis=1)
         out[f"{name}_ece"] = expected_calibration_error(two_class, np.asarray(labels, dtype=int)) if pairs else None
+    out["nodule_auc_10mm"] = large_nodule_auc(t)
     return out
+
+
+def large_nodule_auc(t: Tally, mm: float = 10.0) -> float | None:
+    """The nodule head's AUC for studies whose largest nodule is `mm` or more against studies
+    without one (studies with only smaller nodules left out): what it does where nodules are
+    more than a few pixels across at the model input."""
+    if len(t.largest_nodule_mm) != len(t.binary["nodule"]):
+        return None
+    pairs = [(p, y) for (p, y), size in zip(t.binary["nodule"], t.largest_nodule_mm, strict=True) if not y or size >= mm]
+    return metrics.roc_auc([p for p, _ in pairs], [y for _, y in pairs]) if pairs else None
 
 
 def _class_rank(name: str) -> tuple[int, str]:

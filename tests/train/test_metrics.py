@@ -156,3 +156,16 @@ def test_paired_f1_difference_sees_a_consistent_small_gain_and_refuses_other_stu
     assert f1_difference(base, base) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="same studies"):
         f1_difference(base[:10], base)
+
+
+def test_the_large_nodule_auc_leaves_out_studies_with_only_small_nodules():
+    """A researcher asking whether the head finds nodules big enough to see gets that figure alone."""
+    from models.train.evaluate import large_nodule_auc
+
+    tally = Tally()
+    for probability, size in ((0.9, 20.0), (0.2, 12.0), (0.95, 5.0), (0.1, 0.0), (0.3, 0.0)):
+        tally.binary["nodule"].append((probability, int(size > 0)))
+        tally.largest_nodule_mm.append(size)
+    # 10 mm or more: 0.9 and 0.2 against 0.1 and 0.3 -> 3 of 4 pairs ordered; the 5 mm study is left out
+    assert large_nodule_auc(tally) == pytest.approx(0.75)
+    assert summarise(tally)["nodule_auc_10mm"] == pytest.approx(0.75)
