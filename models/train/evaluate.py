@@ -164,19 +164,20 @@ class Tally:
     study_exact_findings: dict[str, list[int]] = field(default_factory=dict)
 
 
-def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]], study: str | None = None) -> list[int]:
-    """Score one report's findings into `tally`; returns its [true pos., false pos., false neg.].
-    With `study`, its type-level and exact counts are also kept by name (paired comparisons)."""
+def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]], study: str | None = None) -> None:
+    """Score one report's findings into `tally`. With `study`, its type-level and exact
+    [true pos., false pos., false neg.] are also kept by name (paired comparisons)."""
     predicted = parse_report(text).findings
     truth = [truth_key(f) for f in findings]
     pairs = match_findings(predicted, truth)
-    tally.tp += len(pairs)
-    tally.fp += len(predicted) - len(pairs)
-    tally.fn += len(truth) - len(pairs)
+    counts = [len(pairs), len(predicted) - len(pairs), len(truth) - len(pairs)]
+    tally.tp += counts[0]
+    tally.fp += counts[1]
+    tally.fn += counts[2]
     exact = sum(p == t for p, t in pairs)
     tally.exact_tp += exact
     if study is not None:
-        tally.study_findings[study] = [len(pairs), len(predicted) - len(pairs), len(truth) - len(pairs)]
+        tally.study_findings[study] = counts
         tally.study_exact_findings[study] = [exact, len(predicted) - exact, len(truth) - exact]
     for kind in {f[0] for f in predicted} | {t[0] for t in truth}:
         tp = sum(t[0] == kind for _, t in pairs)
@@ -195,7 +196,6 @@ def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]], stud
         if t[1] is not None and t[0] in FOCAL_TYPES:
             tally.located.append(p[1] == t[1] and p[2] == t[2])
         tally.attributes.append(p[3:] == t[3:])
-    return [len(pairs), len(predicted) - len(pairs), len(truth) - len(pairs)]
 
 
 def sampled_margin(original_indices: np.ndarray) -> int:
