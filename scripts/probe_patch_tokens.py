@@ -20,29 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from probe_slice_embeddings import probe  # scripts/ is the script's own folder on sys.path
 
 from models.medmpt.model import build_model
 from models.train.config import phantom_config
 from models.train.data import StudyCache, grey_to_pixels, training_seeds
 from models.train.encoder_from_package import load_slice_encoder
+from models.train.evaluate import largest_nodule_mm
 from models.train.metrics import roc_auc
 from models.train.slice_pretrain import SLICE_LABELS, slice_labels
 from models.train.targets import patch_targets
-
-
-def _probe(x: torch.Tensor, y: torch.Tensor, hidden: int, steps: int = 2000) -> torch.nn.Module:
-    head = (torch.nn.Linear(x.shape[-1], 1) if not hidden else
-            torch.nn.Sequential(torch.nn.Linear(x.shape[-1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)))
-    optimiser = torch.optim.AdamW(head.parameters(), lr=3e-3, weight_decay=1e-2)
-    balance = (y.numel() - y.sum()) / y.sum().clamp(min=1)
-    for _ in range(steps):
-        rows = torch.randint(0, x.shape[0], (8192,))
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(x[rows].float()).squeeze(-1), y[rows],
-                                                                   pos_weight=balance)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    return head
 
 
 def main(work: Path, package: Path, count: int) -> None:
@@ -66,8 +53,7 @@ def main(work: Path, package: Path, count: int) -> None:
         patch_targets([f for f in r.findings if f["type"] == "nodule"], r.original_indices, r.size, grid)[0]
         for r in records])).reshape(len(records), slices.shape[1], -1)
     study = np.array([int(r.nodule > 0) for r in records])
-    largest = np.array([max([f.get("size_mm") or 0 for f in r.findings if f["type"] == "nodule"] or [0])
-                        for r in records])
+    largest = np.array([largest_nodule_mm(r.findings) for r in records])
     split = int(0.9 * len(records))
     held = np.arange(split, len(records))
     big = held[(study[held] == 0) | (largest[held] >= 10)]
@@ -78,10 +64,10 @@ def main(work: Path, package: Path, count: int) -> None:
               f"nodules >= 10 mm vs none {roc_auc(scores[big].max(1), study[big]):.3f}", flush=True)
 
     for hidden in (0, 64):
-        head = _probe(cls[:split].reshape(-1, width), slices[:split].reshape(-1), hidden)
+        head = probe(cls[:split].reshape(-1, width), slices[:split].reshape(-1), hidden, 2000, 8192, 3e-3)
         with torch.no_grad():
             report(f"CLS, {'linear' if not hidden else f'{hidden} hidden'}", head(cls).squeeze(-1).numpy())
-        head = _probe(patches[:split].reshape(-1, width), boxes[:split].reshape(-1), hidden)
+        head = probe(patches[:split].reshape(-1, width), boxes[:split].reshape(-1), hidden, 2000, 8192, 3e-3)
         with torch.no_grad():
             scores = torch.cat([head(patches[i : i + 50].float()).squeeze(-1) for i in range(0, len(records), 50)])
         report(f"patch tokens (max over the study's patches), {'linear' if not hidden else f'{hidden} hidden'}",

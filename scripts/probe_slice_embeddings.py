@@ -25,18 +25,22 @@ import torch
 
 from models.train.bundle import load_checkpoint
 from models.train.data import StudyCache, training_seeds
+from models.train.evaluate import largest_nodule_mm
 from models.train.metrics import roc_auc
 from models.train.slice_pretrain import SLICE_LABELS, slice_labels
 
 
-def _probe(x: torch.Tensor, y: torch.Tensor, hidden: int, steps: int = 1500) -> torch.nn.Module:
+def probe(x: torch.Tensor, y: torch.Tensor, hidden: int, steps: int = 1500, batch: int = 4096,
+          lr: float | None = None) -> torch.nn.Module:
+    """A linear (hidden 0) or one-hidden-layer probe of binary labels `y` from rows of `x` (cast
+    to float32: fp16 inputs keep large sets in memory), positives weighted as often as negatives."""
     head = (torch.nn.Linear(x.shape[-1], 1) if not hidden else
             torch.nn.Sequential(torch.nn.Linear(x.shape[-1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)))
-    optimiser = torch.optim.AdamW(head.parameters(), lr=3e-3 if hidden else 1e-2, weight_decay=1e-2)
+    optimiser = torch.optim.AdamW(head.parameters(), lr=lr or (3e-3 if hidden else 1e-2), weight_decay=1e-2)
     balance = (y.numel() - y.sum()) / y.sum().clamp(min=1)
     for _ in range(steps):
-        rows = torch.randint(0, x.shape[0], (4096,))
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(x[rows]).squeeze(-1), y[rows],
+        rows = torch.randint(0, x.shape[0], (batch,))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(x[rows].float()).squeeze(-1), y[rows],
                                                                    pos_weight=balance)
         optimiser.zero_grad()
         loss.backward()
@@ -83,8 +87,7 @@ def main(work: Path, cases: int) -> None:
     column = SLICE_LABELS.index("nodule")
     slices = torch.tensor(np.stack([slice_labels(r)[0][:, column] for r in records]))  # (N, 32)
     study = np.array([int(r.nodule > 0) for r in records])
-    largest = np.array([max([f.get("size_mm") or 0 for f in r.findings if f["type"] == "nodule"] or [0])
-                        for r in records])
+    largest = np.array([largest_nodule_mm(r.findings) for r in records])
     print_nodule_widths(records)
     memorised = stage_two_training_auc(work, embeddings, study)
     if memorised is not None:
@@ -95,7 +98,7 @@ def main(work: Path, cases: int) -> None:
     held = np.arange(split, len(records))
     big = held[(study[held] == 0) | (largest[held] >= 10)]
     for hidden in (0, 64):
-        head = _probe(x[:split].reshape(-1, x.shape[-1]), slices[:split].reshape(-1), hidden)
+        head = probe(x[:split].reshape(-1, x.shape[-1]), slices[:split].reshape(-1), hidden)
         with torch.no_grad():
             scores = head(x).squeeze(-1).numpy()  # (N, 32)
         print(f"{'linear' if not hidden else f'{hidden} hidden'} probe on {len(held)} held-out studies: "

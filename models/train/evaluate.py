@@ -250,8 +250,7 @@ def score_study(tally: Tally, study: EvalStudy, result: ReportResult, grid: int 
     for name in ("nodule", "effusion"):
         probability = result.diagnosis.get(name, {}).get("present", 0.0)
         tally.binary[name].append((probability, int(name in types)))
-    tally.largest_nodule_mm.append(max([float(f.get("size_mm") or 0) for f in study.findings
-                                        if f["type"] == "nodule"] or [0.0]))
+    tally.largest_nodule_mm.append(largest_nodule_mm(study.findings))
     score_pointing(tally, result, study.findings, grid)
     score_checks(tally, result, types)
     tally.seconds.append(result.timings.total_ms / 1000.0)
@@ -326,6 +325,11 @@ def summarise(t: Tally) -> dict[str, Any]:
         out[f"{name}_ece"] = expected_calibration_error(two_class, np.asarray(labels, dtype=int)) if pairs else None
     out["nodule_auc_10mm"] = large_nodule_auc(t)
     return out
+
+
+def largest_nodule_mm(findings: list[dict[str, Any]]) -> float:
+    """The size of a study's largest nodule (0 when it has none)."""
+    return max([float(f.get("size_mm") or 0) for f in findings if f["type"] == "nodule"] or [0.0])
 
 
 def large_nodule_auc(t: Tally, mm: float = 10.0) -> float | None:
