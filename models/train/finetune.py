@@ -85,8 +85,8 @@ def finetune(trainer: Trainer, steps: int, batch_size: int = 32, lr: float = 5e-
     terms = TERMS
     if slice_label_weight > 0:
         terms = (*TERMS, "slice_labels")
-        truth = torch.from_numpy(study_slice_labels([trainer.records[i] for i in indices]))  # (N, S, L)
-        pos_weight = label_pos_weight(truth.numpy())
+        labels = study_slice_labels([trainer.records[i] for i in indices])  # (N, S, L)
+        truth, pos_weight = torch.from_numpy(labels), label_pos_weight(labels)
         label_head = torch.nn.Linear(model.config.vision_width, len(SLICE_LABELS))  # training only
         params = [*params, *label_head.parameters()]
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=settings.weight_decay)
