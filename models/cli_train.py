@@ -49,8 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stage zero: share of slices given a pasted synthetic nodule (0 = none)")
     parser.add_argument("--slice-encoder", type=Path, default=None, metavar="PACKAGE",
                         help="take the trained slice encoder of this model package (verified) instead of "
-                             "training one: stage zero is skipped and the encoder stays frozen")
+                             "training one; with --pretrain-steps, stage zero goes on from it; the encoder "
+                             "then stays frozen")
     parser.add_argument("--pretrain-minutes", type=float, default=None, help="wall-time budget of stage zero")
+    parser.add_argument("--pretrain-lr", type=float, default=None,
+                        help="stage zero's peak learning rate (default 0.001)")
+    parser.add_argument("--whole-studies", type=int, default=0, metavar="N",
+                        help="stage zero: N whole studies in each batch of 64 slices, with a study-level "
+                             "nodule loss on the largest slice nodule score (0 = none)")
     parser.add_argument("--finetune-steps", type=int, default=300,
                         help="second stage: steps on cached slice embeddings with the slice encoder frozen")
     parser.add_argument("--slice-label-weight", type=float, default=0.0, metavar="W",
@@ -90,9 +96,13 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--slice-label-weight must not be negative"
     if not 0.0 <= args.paste_share <= 1.0:
         return "--paste-share must be between 0 and 1"
+    if not 0 <= args.whole_studies <= 2:
+        return "--whole-studies must be 0, 1 or 2 (32 slices each, in a batch of 64)"
+    if args.pretrain_lr is not None and not args.pretrain_lr > 0:
+        return "--pretrain-lr must be positive"
     if args.slice_encoder is not None:
-        if args.pretrain_steps or args.epochs:
-            return "--slice-encoder takes a trained slice encoder: give neither --pretrain-steps nor --epochs"
+        if args.epochs:
+            return "--slice-encoder takes a trained slice encoder: do not give --epochs"
         if args.finetune_steps < 1:
             return "--slice-encoder needs --finetune-steps to train the report side on it"
     elif args.epochs == 0 and args.pretrain_steps == 0 and not args.export_only:
@@ -114,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.export_only:
         trainer = Trainer(_settings(args), work, log=lambda m: print(m, flush=True))
         trainer.command = command
-        if args.slice_encoder is not None and (trainer.pretrain or trainer.step):
+        if args.slice_encoder is not None and (trainer.step or (trainer.pretrain and not trainer.encoder_source)):
             print(f"medmpt train: --slice-encoder: {work} already holds a slice encoder trained by this "
                   "command; choose another --work folder", file=sys.stderr)
             return 2
@@ -139,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
             from models.train.slice_pretrain import PretrainSettings, pretrain_slices
 
             pretrain_slices(trainer, PretrainSettings(steps=args.pretrain_steps, max_minutes=args.pretrain_minutes,
-                                                     paste_share=args.paste_share),
+                                                     paste_share=args.paste_share, whole_studies=args.whole_studies,
+                                                     probe_steps=200 if trainer.encoder_source else 0,
+                                                     **({"lr": args.pretrain_lr} if args.pretrain_lr else {})),
                             log=lambda m: print(m, flush=True))
             trainer.save()
         trainer.run()

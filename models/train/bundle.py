@@ -48,7 +48,8 @@ def _stages(state: dict) -> list[str]:
     s, parts = state["settings"], []
     if state.get("encoder_source"):
         e = state["encoder_source"]
-        parts.append(f"the slice encoder of package {e['package']} {e['version']}, frozen (no stage zero)")
+        parts.append(f"the slice encoder of package {e['package']} {e['version']}"
+                     + (" as stage zero's start" if state.get("pretrain") else ", frozen (no stage zero)"))
     if state.get("pretrain"):
         p = state["pretrain"]
         parts.append(f"{p['steps']} slice-encoder steps of {p['batch_size']} slices ({p['seconds'] / 60:.0f} min)")
@@ -116,7 +117,7 @@ def training_markdown(state: dict, command: str) -> str:
         f"{_studies(state)} of the {s['cases']} planned studies were rendered and used.",
         "- Reports: the phantom report writer's text, WordPiece tokenizer learnt from 5,000 phantom "
         "reports (case kept, hyphenated words whole), at most 120 tokens.",
-        *_encoder_source_lines(state.get("encoder_source") or {}),
+        *_encoder_source_lines(state.get("encoder_source") or {}, bool(state.get("pretrain"))),
         *_pretrain_lines(state.get("pretrain") or {}),
         *_stage_one_lines(state),
         *_finetune_lines(state.get("finetune") or {}),
@@ -132,15 +133,17 @@ def _encoder_shape(state: dict) -> str:
     return f"{c['vision_width']} wide, {c['vision_depth']} layers, {c['vision_heads']} heads; "
 
 
-def _encoder_source_lines(e: dict) -> list[str]:
+def _encoder_source_lines(e: dict, continued: bool = False) -> list[str]:
     if not e:
         return []
     earlier = e.get("card_stage_zero") or "its card does not say"
+    use = ("the start of this run's stage zero (below), which trains it further"
+           if continued else "frozen; no stage zero in this run")
     return [
         f"- Slice encoder taken from package {e['package']} {e['version']} (model hash {e['model_hash']}; "
         f"vision.onnx SHA-256 {e['vision_sha256']}) by `--slice-encoder` "
-        "(models/train/encoder_from_package.py: weights read back from its fp32 vision graph), frozen; "
-        f"no stage zero in this run. How that encoder was trained, from its card: {earlier}",
+        f"(models/train/encoder_from_package.py: weights read back from its fp32 vision graph), {use}. "
+        f"How that encoder was trained, from its card: {earlier}",
     ]
 
 
@@ -158,6 +161,13 @@ def _pretrain_lines(p: dict) -> list[str]:
         + (f"A synthetic nodule (models/train/nodule_paste.py: phantom subtypes, sizes and HU, the slice's "
            f"own noise) pasted into the lungs of {p['paste_share']:.0%} of the slices, labels and patch "
            "boxes to match. " if p.get("paste_share") else "")
+        + (f"Each batch also holds {p['whole_studies']} whole stud{'y' if p['whole_studies'] == 1 else 'ies'} "
+           f"(its 32 slices among the batch's), with a study-level nodule loss (weight {p.get('study_weight', 1.0)}): "
+           "the largest slice nodule score of the study against whether it holds a nodule (multiple-instance "
+           f"learning: the study's most nodule-like nodule-free slice is pushed down); {p.get('study_paste', 0):.0%} of "
+           "these studies get a pasted nodule on one slice. " if p.get("whole_studies") else "")
+        + (f"The new probe heads trained alone for the first {p['probe_steps']} steps, the encoder held "
+           "still. " if p.get("probe_steps") else "")
         + "Training-only probe heads, discarded. "
         f"{p['steps']} steps of {p['batch_size']} slices, AdamW lr {p['lr']}, warm-up then cosine; "
         f"{p['seconds'] / 60:.0f} min. Final losses: " + ", ".join(f"{k} {v:.3f}" for k, v in p["final"].items()),

@@ -9,7 +9,13 @@ encoder alone on random slices (nodule slices over-sampled) with:
   study's COVID severity on slices the opacity reaches (CT-0 elsewhere);
 - per-patch labels on the patch tokens: which patches hold a nodule or an effusion;
 - the attention-rollout loss of stage one (the CLS should look at the finding's box), so the
-  in-plane heatmaps the runtime shows point at the finding.
+  in-plane heatmaps the runtime shows point at the finding;
+- optionally (`whole_studies`), a study-level nodule loss on whole studies: the nodule logit's
+  maximum over a study's 32 slices against "the study holds a nodule". Single slices teach each
+  slice on its own; the report model needs the study, where one vessel in cross-section scoring
+  high on any of 32 slices is a false nodule. The maximum pushes down exactly that slice (hard
+  negatives, multiple-instance learning). A nodule is pasted into one slice of some of these
+  studies, so positives are not only the training studies' own.
 The probe heads are thrown away; only the slice encoder's weights are kept. Must not import app
 or ui.
 """
@@ -88,6 +94,10 @@ class PretrainSettings:
     paste_share: float = PASTE_SHARE
     warmup_steps: int = 50
     max_minutes: float | None = None
+    whole_studies: int = 0  # whole studies in each batch (their slices count in batch_size)
+    study_weight: float = 1.0
+    study_paste: float = 0.5  # share of those studies given a pasted nodule on one slice
+    probe_steps: int = 0  # first steps training the new probe heads alone, the encoder held still
 
 
 class SlicePool:
@@ -123,11 +133,34 @@ class SlicePool:
         labels, masks = self.labels[rows].copy(), self.masks[rows].copy()
         if rng is not None and paste_share > 0:
             for j in np.flatnonzero(rng.random(len(rows)) < paste_share):
-                pasted = paste_nodule(grey[j], rng)
-                if pasted is not None:
-                    labels[j, SLICE_LABELS.index("nodule")] = 1.0
-                    labels[j, SLICE_LABELS.index(f"nodule_{pasted.side}")] = 1.0
-                    masks[j, 0] = np.maximum(masks[j, 0], box_patches(pasted.box, grey.shape[-1], self.grid))
+                self._paste(grey, labels, masks, j, rng)
+        return self._tensors(grey, labels, masks, rows)
+
+    def study_batch(self, studies: np.ndarray, rng: np.random.Generator,
+                    paste_share: float) -> dict[str, torch.Tensor]:
+        """All sampled slices of pool studies `studies`, in order (S per study); a `paste_share` of
+        the studies get a pasted nodule on one of their slices (tried on up to 4 slices)."""
+        rows = (np.asarray(studies)[:, None] * self.slices + np.arange(self.slices)).ravel()
+        grey = np.stack([self.trainer.cache.pixels[self.studies[r // self.slices], r % self.slices] for r in rows])
+        labels, masks = self.labels[rows].copy(), self.masks[rows].copy()
+        for k in np.flatnonzero(rng.random(len(studies)) < paste_share):
+            for j in k * self.slices + rng.permutation(self.slices)[:4]:
+                if self._paste(grey, labels, masks, j, rng):
+                    break
+        return self._tensors(grey, labels, masks, rows)
+
+    def _paste(self, grey: np.ndarray, labels: np.ndarray, masks: np.ndarray, j: int,
+               rng: np.random.Generator) -> bool:
+        pasted = paste_nodule(grey[j], rng)
+        if pasted is None:
+            return False
+        labels[j, SLICE_LABELS.index("nodule")] = 1.0
+        labels[j, SLICE_LABELS.index(f"nodule_{pasted.side}")] = 1.0
+        masks[j, 0] = np.maximum(masks[j, 0], box_patches(pasted.box, grey.shape[-1], self.grid))
+        return True
+
+    def _tensors(self, grey: np.ndarray, labels: np.ndarray, masks: np.ndarray,
+                 rows: np.ndarray) -> dict[str, torch.Tensor]:
         return {"pixels": grey_to_pixels(torch.from_numpy(grey)),
                 "labels": torch.from_numpy(labels),
                 "severity": torch.from_numpy(self.severity[rows]),
@@ -156,7 +189,20 @@ def pretrain_losses(trainer: Trainer, probe: SliceProbe, batch: dict[str, torch.
     else:
         rollout = labels * 0.0
     total = labels + severity + settings.patch_weight * patches + settings.rollout_weight * rollout
-    return {"loss": total, "labels": labels, "severity": severity, "patches": patches, "rollout": rollout}
+    losses = {"labels": labels, "severity": severity, "patches": patches, "rollout": rollout}
+    if settings.whole_studies:
+        rows = settings.whole_studies * trainer.model.config.num_slices
+        losses["study"] = study_loss(slice_logits[-rows:, 0], batch["labels"][-rows:, 0], settings.whole_studies)
+        total = total + settings.study_weight * losses["study"]
+    return {"loss": total, **losses}
+
+
+def study_loss(nodule_logits: torch.Tensor, nodule_labels: torch.Tensor, studies: int) -> torch.Tensor:
+    """Multiple-instance loss of the whole studies at the end of a batch (`studies` of them, of
+    `num_slices` rows each): each study's largest slice nodule logit against whether any of its
+    slices holds a nodule."""
+    return F.binary_cross_entropy_with_logits(nodule_logits.view(studies, -1).max(-1).values,
+                                              nodule_labels.view(studies, -1).max(-1).values)
 
 
 def pretrain_slices(trainer: Trainer, settings: PretrainSettings,
@@ -166,9 +212,14 @@ def pretrain_slices(trainer: Trainer, settings: PretrainSettings,
     encoder = trainer.model.vision_encoder_q
     probe = SliceProbe(trainer.model.config.vision_width)
     params = [*encoder.parameters(), *probe.parameters()]
-    optimiser = torch.optim.AdamW(params, lr=settings.lr, weight_decay=trainer.settings.weight_decay)
+    optimiser = torch.optim.AdamW([{"params": list(encoder.parameters())}, {"params": list(probe.parameters())}],
+                                  lr=settings.lr, weight_decay=trainer.settings.weight_decay)
     rng = np.random.default_rng([trainer.settings.seed, 3])
-    focal_count = int(round(settings.batch_size * settings.focal_share)) if len(pool.focal) else 0
+    single = settings.batch_size - settings.whole_studies * pool.slices  # rows drawn one slice at a time
+    if single < 0:
+        raise ValueError(f"{settings.whole_studies} whole studies need a batch of at least "
+                         f"{settings.whole_studies * pool.slices} slices, not {settings.batch_size}")
+    focal_count = int(round(single * settings.focal_share)) if len(pool.focal) else 0
     history, start = [], time.perf_counter()
     encoder.train()
     for step in range(settings.steps):
@@ -178,11 +229,20 @@ def pretrain_slices(trainer: Trainer, settings: PretrainSettings,
             progress = max(progress, elapsed / settings.max_minutes)
         if progress >= 1.0:
             break
-        for group in optimiser.param_groups:
-            group["lr"] = settings.lr * lr_factor(step, settings.warmup_steps, progress)
+        # the encoder waits `probe_steps` (a trained encoder is not pushed around by untrained heads),
+        # then warms up like the heads did
+        encoder_step = step - settings.probe_steps
+        optimiser.param_groups[0]["lr"] = (settings.lr * lr_factor(encoder_step, settings.warmup_steps, progress)
+                                           if encoder_step >= 0 else 0.0)
+        optimiser.param_groups[1]["lr"] = settings.lr * lr_factor(step, settings.warmup_steps, progress)
         rows = np.concatenate([rng.choice(pool.focal, size=focal_count),
-                               rng.integers(0, len(pool), size=settings.batch_size - focal_count)])
-        losses = pretrain_losses(trainer, probe, pool.batch(rows, rng, settings.paste_share), settings)
+                               rng.integers(0, len(pool), size=single - focal_count)])
+        batch = pool.batch(rows, rng, settings.paste_share)
+        if settings.whole_studies:
+            whole = pool.study_batch(rng.integers(0, len(pool.studies), size=settings.whole_studies), rng,
+                                     settings.study_paste)
+            batch = {key: torch.cat([batch[key], whole[key]]) for key in batch}
+        losses = pretrain_losses(trainer, probe, batch, settings)
         history.append(apply_update(optimiser, losses, params))
         if (step + 1) % 25 == 0:
             log(f"slice pretrain step {step + 1}/{settings.steps} {format_losses(recent_means(history, 25))} "
@@ -191,6 +251,8 @@ def pretrain_slices(trainer: Trainer, settings: PretrainSettings,
     trainer.pretrain = {
         "steps": len(history), "batch_size": settings.batch_size, "lr": settings.lr,
         "focal_share": settings.focal_share, "paste_share": settings.paste_share, "studies": len(pool.studies), "slices": len(pool),
+        "whole_studies": settings.whole_studies, "study_weight": settings.study_weight,
+        "study_paste": settings.study_paste, "probe_steps": settings.probe_steps,
         "seconds": round(time.perf_counter() - start, 1),
         "final": recent_means(history, 50),
     }

@@ -71,7 +71,7 @@ def test_a_tampered_package_is_refused_naming_the_file(random_package, tmp_path)
     assert torch.equal(model.vision_encoder_q.patch_embed.proj.weight, before)
 
 
-def test_train_refuses_slice_encoder_with_stage_zero_and_reports_a_bad_package_before_rendering(
+def test_train_refuses_slice_encoder_with_stage_one_and_reports_a_bad_package_before_rendering(
         tmp_path, capsys, monkeypatch):
     from models import cli_train
     from models.train.data import StudyCache
@@ -83,10 +83,20 @@ def test_train_refuses_slice_encoder_with_stage_zero_and_reports_a_bad_package_b
 
     parser = argparse.ArgumentParser()
     cli_train.add_arguments(parser)
-    both = parser.parse_args(["--out", str(tmp_path / "o"), "--slice-encoder", str(tmp_path),
-                              "--pretrain-steps", "10", "--epochs", "0"])
-    assert cli_train.run(both) == 2
-    assert "neither --pretrain-steps nor --epochs" in capsys.readouterr().err
+    end_to_end = parser.parse_args(["--out", str(tmp_path / "o"), "--slice-encoder", str(tmp_path),
+                                    "--epochs", "1"])
+    assert cli_train.run(end_to_end) == 2
+    assert "do not give --epochs" in capsys.readouterr().err
+    for flag, value in (("--whole-studies", "3"), ("--pretrain-lr", "0")):
+        bad = parser.parse_args(["--out", str(tmp_path / "o"), "--epochs", "0", "--pretrain-steps", "5", flag, value])
+        assert cli_train.run(bad) == 2
+        assert flag in capsys.readouterr().err
+    # stage zero going on from a package's encoder is allowed: the package is checked first
+    go_on = parser.parse_args(["--out", str(tmp_path / "o"), "--slice-encoder", str(tmp_path / "nowhere"),
+                               "--pretrain-steps", "10", "--epochs", "0", "--finetune-steps", "5", "--cases", "8",
+                               "--work", str(tmp_path / "work0")])
+    assert cli_train.run(go_on) == 2
+    assert "nowhere" in capsys.readouterr().err
 
     missing = parser.parse_args(["--out", str(tmp_path / "o"), "--slice-encoder", str(tmp_path / "nowhere"),
                                  "--epochs", "0", "--finetune-steps", "5", "--cases", "8",
@@ -112,6 +122,26 @@ def test_the_card_says_where_the_slice_encoder_came_from():
     text = provenance(state, "medmpt train --slice-encoder P")
     assert text.startswith("Slice encoder taken from package medmpt-tiny-phantom 0.1.0")
     assert "Trained from random initialisation" not in text
+
+
+def test_the_card_says_stage_zero_went_on_from_the_package_encoder_with_whole_studies():
+    state = {
+        "settings": asdict(TrainSettings()), "step": 0, "history": [],
+        "encoder_source": {"package": "medmpt-tiny-phantom", "version": "0.1.0", "model_hash": "ab" * 32,
+                           "vision_sha256": "cd" * 32, "card_stage_zero": "Stage zero: 5000 steps."},
+        "pretrain": {"steps": 2500, "batch_size": 64, "lr": 0.0003, "focal_share": 0.25, "paste_share": 0.3,
+                     "studies": 3000, "slices": 96000, "seconds": 1500.0, "whole_studies": 1, "study_weight": 1.0,
+                     "study_paste": 0.5, "probe_steps": 200,
+                     "final": {"loss": 1.0, "study": 0.3}},
+        "finetune": {"steps": 4000, "batch_size": 32, "lr": 0.0005, "studies": 3000, "seconds": 1020.0,
+                     "final": {"text": 0.2, "diagnosis": 0.2, "slices": 0.1}},
+    }
+    card = training_markdown(state, "medmpt train --slice-encoder P --pretrain-steps 2500 --whole-studies 1")
+    assert "the start of this run's stage zero" in card and "no stage zero in this run" not in card
+    assert "1 whole study" in card and "multiple-instance" in card and "50% of these studies" in card
+    assert "first 200 steps, the encoder held still" in card
+    assert "medmpt-tiny-phantom 0.1.0 as stage zero's start + 2500 slice-encoder steps" in card
+    assert "frozen (no stage zero)" not in provenance(state, "c")
 
 
 def test_train_will_not_put_a_package_encoder_over_one_the_work_folder_trained(tmp_path, capsys, random_package):

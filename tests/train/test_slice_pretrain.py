@@ -109,3 +109,65 @@ def test_pasted_nodules_are_labelled_on_their_slice_and_patches(small_studies, r
     for j in np.flatnonzero(~hit):
         assert torch.equal(pasted["labels"][j], plain["labels"][j])
         assert torch.equal(pasted["masks"][j], plain["masks"][j])
+
+
+def test_the_study_loss_punishes_the_most_nodule_like_slice_of_a_study_without_nodules():
+    """Multiple-instance loss: a nodule-free study is judged by its highest-scoring slice, so only
+    that slice is pushed down; a study with a nodule on one slice is fine once any slice scores."""
+    from models.train.slice_pretrain import study_loss
+
+    logits = torch.tensor([-5.0, 4.0, -5.0, -5.0, 3.0, -5.0], requires_grad=True)  # 2 studies of 3 slices
+    labels = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 1.0])  # study 1: nodule on its last slice
+    loss = study_loss(logits, labels, studies=2)
+    loss.backward()
+    assert loss.item() > 1.0  # the first study looks like it holds a nodule: a false positive
+    assert logits.grad[1] > 0 and logits.grad[[0, 2]].abs().sum() == 0  # only its top slice goes down
+    assert logits.grad[4] < 0  # the second study's best slice goes up (it holds a nodule)
+    quiet = study_loss(torch.tensor([-5.0, -4.0, -5.0]), torch.zeros(3), studies=1)
+    assert quiet.item() < 0.05
+
+
+def test_whole_study_batches_keep_slice_order_and_paste_into_one_slice(small_studies, report_tokenizer):
+    from models.medmpt.model import build_model
+    from models.train.config import phantom_config
+    from models.train.slice_pretrain import SlicePool
+
+    trainer = _Trainer(small_studies, build_model(phantom_config(report_tokenizer.get_vocab_size()), seed=0))
+    pool = SlicePool(trainer)
+    nodule = SLICE_LABELS.index("nodule")
+    plain = pool.study_batch(np.array([1, 0]), np.random.default_rng(0), paste_share=0.0)
+    assert plain["pixels"].shape[0] == 2 * pool.slices
+    assert torch.equal(plain["labels"], torch.from_numpy(np.concatenate([pool.labels[pool.slices:],
+                                                                         pool.labels[:pool.slices]])))
+    pasted = pool.study_batch(np.array([0, 1]), np.random.default_rng(1), paste_share=1.0)
+    for k in range(2):
+        rows = slice(k * pool.slices, (k + 1) * pool.slices)
+        changed = (pasted["pixels"][rows] != pool.batch(np.arange(pool.slices) + k * pool.slices)["pixels"])
+        changed_slices = changed.flatten(1).any(1)
+        assert changed_slices.sum() == 1, "one slice of each study gets the nodule"
+        assert pasted["labels"][rows][changed_slices, nodule] == 1
+
+
+@pytest.mark.slow
+def test_stage_zero_from_a_trained_encoder_holds_it_still_while_the_heads_learn(small_studies, report_tokenizer):
+    """Going on from a package's encoder: the first `probe_steps` train the new heads alone (the
+    encoder is not pushed around by untrained heads), then the encoder learns too, whole studies
+    and their study-level loss included."""
+    from models.medmpt.model import build_model
+    from models.train.config import phantom_config
+    from models.train.slice_pretrain import PretrainSettings, pretrain_slices
+
+    config = replace(phantom_config(report_tokenizer.get_vocab_size()), vision_width=32, vision_depth=1,
+                     vision_heads=2, vision_mlp=64, fusion_layers=1, fusion_heads=2, fusion_ffn=64,
+                     text_width=32, text_layers=1, text_heads=2, text_ffn=64)
+    trainer = _Trainer(small_studies, build_model(config, seed=0))
+    before = {k: v.clone() for k, v in trainer.model.vision_encoder_q.state_dict().items()}
+    held = PretrainSettings(steps=3, batch_size=config.num_slices + 4, whole_studies=1, probe_steps=3,
+                            warmup_steps=1, paste_share=0.0)
+    history = pretrain_slices(trainer, held, log=lambda _: None)
+    assert all(torch.equal(v, trainer.model.vision_encoder_q.state_dict()[k]) for k, v in before.items())
+    assert all("study" in h for h in history) and trainer.pretrain["whole_studies"] == 1
+    pretrain_slices(trainer, replace(held, probe_steps=1), log=lambda _: None)
+    assert any(not torch.equal(v, trainer.model.vision_encoder_q.state_dict()[k]) for k, v in before.items())
+    with pytest.raises(ValueError, match="whole studies need a batch"):
+        pretrain_slices(trainer, replace(held, batch_size=8), log=lambda _: None)
