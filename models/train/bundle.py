@@ -152,7 +152,8 @@ def _pretrain_lines(p: dict) -> list[str]:
         return []
     return [
         f"- Stage zero (models/train/slice_pretrain.py): the slice encoder alone on single slices of the "
-        f"{p['studies']} studies ({p['slices']} sampled slices; {p['focal_share']:.0%} of each batch drawn "
+        f"{p['studies']} studies ({p['slices']} sampled slices; {p['focal_share']:.0%} of each batch"
+        + ("'s single slices" if p.get("whole_studies") else "") + " drawn "
         "from slices holding a nodule), with dense phantom ground truth: per-slice labels on the CLS "
         "embedding (nodule, nodule left/right, COVID-pattern opacity, effusion left/right, cardiomegaly, "
         "emphysema; the study's COVID grade on slices the opacity reaches), per-patch nodule and "

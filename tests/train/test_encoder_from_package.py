@@ -139,6 +139,7 @@ def test_the_card_says_stage_zero_went_on_from_the_package_encoder_with_whole_st
     card = training_markdown(state, "medmpt train --slice-encoder P --pretrain-steps 2500 --whole-studies 1")
     assert "the start of this run's stage zero" in card and "no stage zero in this run" not in card
     assert "1 whole study" in card and "multiple-instance" in card and "50% of these studies" in card
+    assert "25% of each batch's single slices drawn from slices holding a nodule" in card
     assert "first 200 steps, the encoder held still" in card
     assert "medmpt-tiny-phantom 0.1.0 as stage zero's start + 2500 slice-encoder steps" in card
     assert "frozen (no stage zero)" not in provenance(state, "c")
