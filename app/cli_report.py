@@ -139,6 +139,7 @@ def format_report(data: dict[str, Any]) -> str:
              f"Request: {data['request_id']}  {data['created']}"]
     lines += [f"Notice: {n}" for n in data["notices"]]
     lines += [f"\u26a0 {c}" for c in data.get("checks", [])]
+    lines += [f"\u26a0 Series: {p}" for p in data.get("series_problems", [])]
     lines += ["", "FINDINGS:", data["findings"] or "(none)", "", "IMPRESSION:", data["impression"] or "(none)", "",
               "Diagnosis:"]
     for head, probabilities in data["diagnosis"].items():

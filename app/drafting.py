@@ -38,6 +38,9 @@ class ReportDraft:
     model_hash: str
     result: ReportResult = field(repr=False)
     created: str = ""  # ISO 8601 UTC
+    series_problems: tuple[str, ...] = ()
+    """What loading found wrong with the series the draft was made on (gaps, images that could not
+    be read, missing rescale, tilt: app.volume.Volume.problems), shown and kept beside the draft."""
 
     def matches(self, volume: Volume) -> bool:
         """True when this draft belongs to `volume`'s study and series."""
@@ -63,7 +66,8 @@ class ReportDraft:
         data = self.result.to_dict()
         data.update({"request_id": self.request_id, "StudyInstanceUID": self.StudyInstanceUID,
                      "SeriesInstanceUID": self.SeriesInstanceUID, "model_hash": self.model_hash,
-                     "created": self.created, "checks": self.checks})
+                     "created": self.created, "checks": self.checks,
+                     "series_problems": list(self.series_problems)})
         return data
 
 
@@ -102,7 +106,7 @@ def draft_report_task(
              result.timings.total_ms)
     return ReportDraft(request_id, volume.StudyInstanceUID, volume.SeriesInstanceUID,
                        result.model.model_hash, result,
-                       dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+                       dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), tuple(volume.problems))
 
 
 def _progress(task: Generator[Any, None, ReportResult]) -> Generator[Progress, None, ReportResult]:

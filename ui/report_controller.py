@@ -212,7 +212,8 @@ class ReportController(QObject):
     def _show_model(self, draft: ReportDraft) -> None:
         summary = self.ai.summary
         if summary is not None:
-            notices = [*summary.notices, *self._model_mismatch(draft)]
+            notices = [*summary.notices, *self._model_mismatch(draft),
+                       *(f"Drafted on a series with a problem: {p}" for p in draft.series_problems)]
             self.panel.model_label.setText(summary.caption + "".join(f"\n\u26a0 {n}" for n in notices))
 
     def _model_mismatch(self, draft: ReportDraft) -> list[str]:

@@ -409,6 +409,7 @@ def _geometry(*sources: dict[str, Any] | None) -> dict[str, Any]:
         "SliceThickness": thickness[0] if thickness else None,
         "RescaleSlope": slope[0] if slope and slope[0] != 0 else 1.0,
         "RescaleIntercept": intercept[0] if intercept else 0.0,
+        "rescale_missing": not (slope and intercept and slope[0] != 0),
     }
 
 

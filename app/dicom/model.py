@@ -115,6 +115,8 @@ class SliceInfo:
     PhotometricInterpretation: str = ""
     RescaleSlope: float = 1.0
     RescaleIntercept: float = 0.0
+    rescale_missing: bool = False
+    """True when the image gave no usable RescaleSlope/RescaleIntercept (1 and 0 are then assumed)."""
     pixel_offset: int | None = None
     """Byte offset of the PixelData element in the file (None when unknown or deflated)."""
     file_size: int = 0

@@ -204,6 +204,14 @@ def _summarise(series: SeriesInfo) -> None:
         series.problems.append(
             f"Modality is {series.Modality or 'missing'}, not CT: values are not Hounsfield units"
         )
+    else:
+        unscaled = sum(s.rescale_missing for s in series.slices)
+        if unscaled:
+            series.problems.append(
+                f"{unscaled} of {len(series.slices)} image(s) have no usable Rescale Slope/Intercept (required "
+                "for CT): stored values are taken as Hounsfield units as they are, so windows and the AI draft "
+                "may be wrong; check that air reads about -1000 HU"
+            )
 
 
 def _new_series(item: SliceInfo, meta: dict[str, str]) -> SeriesInfo:

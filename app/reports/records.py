@@ -91,6 +91,9 @@ class AIDraftRecord:
     # draft's checks (app.draft_checks). Empty in records written before they were kept.
     diagnosis: dict[str, dict[str, float]] = field(default_factory=dict)
     checks: tuple[str, ...] = ()
+    # What loading found wrong with the series (gaps, unreadable images, missing rescale); empty in
+    # records written before it was kept.
+    series_problems: tuple[str, ...] = ()
 
     @property
     def provenance_line(self) -> str:
@@ -109,6 +112,7 @@ class AIDraftRecord:
             for s in data.get("sentences", ()))
         data["sources"] = tuple(SourceInstance(**s) for s in data.get("sources", ()))
         data["checks"] = tuple(data.get("checks", ()))
+        data["series_problems"] = tuple(data.get("series_problems", ()))
         return cls(**data)
 
 
@@ -169,6 +173,7 @@ def draft_record_from_result(result: Any, volume: Any, request_id: str = "", ser
     relevance is at least `min_relevance`; `series` (a SeriesInfo) adds SOP classes and file paths.
     """
     checks: tuple[str, ...] = ()
+    series_problems: tuple[str, ...] = tuple(getattr(volume, "problems", ()))
     if hasattr(result, "result") and hasattr(result, "request_id"):  # a ReportDraft
         request_id = request_id or result.request_id
         checks = tuple(result.checks)
@@ -186,7 +191,7 @@ def draft_record_from_result(result: Any, volume: Any, request_id: str = "", ser
         FrameOfReferenceUID=getattr(volume, "FrameOfReferenceUID", ""),
         sources=_sources(uids, series),
         diagnosis={head: {c: float(p) for c, p in classes.items()} for head, classes in result.diagnosis.items()},
-        checks=checks)
+        checks=checks, series_problems=series_problems)
 
 
 def _evidence(sentence: Any, uids: tuple[str, ...], limit: int, threshold: float) -> tuple[EvidenceSlice, ...]:

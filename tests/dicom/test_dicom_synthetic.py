@@ -349,3 +349,31 @@ def test_load_reports_progress_as_files_are_decoded(tmp_path):
     sizes = [min(CHUNK_FILES, 20 - start) for start in range(0, 20, CHUNK_FILES)]
     assert [round(p.fraction * 20) for p in seen] == list(itertools.accumulate(sizes))
     assert seen[-1].message == "loading images: 20 of 20 files"
+
+
+def test_ct_without_rescale_is_flagged_because_its_hounsfield_units_are_a_guess(tmp_path):
+    """CT stores values offset by Rescale Intercept (type 1 in the CT Image module). Without it,
+    stored values are taken as HU as they are: a typical 0..4095 image reads 1024 HU too bright,
+    so windows and the AI draft go wrong, and the reader must be told."""
+    spec = SeriesSpec(count=5)
+    paths = write_series(tmp_path, spec)
+    for path in paths[:2]:
+        ds = pydicom.dcmread(path)
+        del ds.RescaleIntercept
+        ds.save_as(path, enforce_file_format=True)
+    series = _only_series(tmp_path)
+    flagged = [p for p in series.problems if "Rescale Slope/Intercept" in p]
+    assert len(flagged) == 1 and flagged[0].startswith("2 of 5 image(s)") and "-1000 HU" in flagged[0]
+    assert any("Rescale" in p for p in load_volume(series).problems), "the loaded volume carries it on"
+    clean = tmp_path / "clean"
+    write_series(clean, SeriesSpec(count=5))
+    assert not any("Rescale" in p for p in _only_series(clean).problems)
+
+
+def test_mr_without_rescale_is_not_flagged_for_rescale(tmp_path):
+    paths = write_series(tmp_path, SeriesSpec(count=3, Modality="MR"))
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        del ds.RescaleIntercept, ds.RescaleSlope
+        ds.save_as(path, enforce_file_format=True)
+    assert not any("Rescale" in p for p in _only_series(tmp_path).problems)

@@ -60,6 +60,7 @@ def test_report_cli_writes_a_bound_report_with_heatmaps(
         assert (np.abs(rgb[..., 0] - rgb[..., 2]) > 40).any(), f"{name} shows no heatmap colour"
     assert (out / "report.txt").read_text().startswith("MedMPT draft report")
     assert set(report["timings_ms"]) >= {"preprocess", "vision", "decode", "explain", "heatmaps"}
+    assert report["series_problems"] == [] and "Series:" not in printed  # a clean series: nothing to warn of
     assert isinstance(report["checks"], list)  # text vs diagnosis-head conflicts, printed as warnings
     assert all(check in printed for check in report["checks"])
     # each head's probability comes with how far it can be trusted, in the JSON and the text
@@ -67,6 +68,32 @@ def test_report_cli_writes_a_bound_report_with_heatmaps(
     for head, note in report["diagnosis_notes"].items():
         assert note in ("uncalibrated probabilities",) or note.startswith("calibrated")
         assert f"  {head}: " in printed and note in printed
+
+
+@pytest.mark.slow
+def test_a_draft_on_a_series_with_missing_slices_says_so(real_series_dir: Path, package_dir: Path,
+                                                        tmp_path: Path, capsys) -> None:
+    """Three slices gone from the middle of the series: the draft is still made, but the printed
+    report and report.json say it was made on a series with a gap, so nobody reads it as whole."""
+    import shutil
+
+    import pydicom
+
+    files = sorted(real_series_dir.glob("*.dcm"),
+                   key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]))
+    gapped = tmp_path / "gapped"
+    gapped.mkdir()
+    for number, path in enumerate(files):
+        if number not in (30, 31, 32):
+            shutil.copy(path, gapped / path.name)
+    out = tmp_path / "out"
+    assert cli.main(["report", str(gapped), "--model", str(package_dir), "--device", "cpu", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    gaps = [p for p in report["series_problems"] if p.startswith("gap of")]
+    assert gaps and "3 slice(s) missing" in gaps[0]
+    assert f"\u26a0 Series: {gaps[0]}" in printed
+    assert report["sentences"], "the draft is still made"
 
 
 @pytest.mark.slow

@@ -141,7 +141,7 @@ def test_replacing_with_a_new_draft_keeps_the_old_report_and_reopens_the_new_one
         store.replace_with_draft(session.report_id, edited, replace(newer, SeriesInstanceUID="1.2.3"), "reader1")
 
 
-def test_the_diagnosis_and_checks_shown_with_the_draft_are_kept_with_it(tmp_path: Path, study: Study) -> None:
+def test_the_diagnosis_checks_and_series_problems_shown_with_the_draft_are_kept_with_it(tmp_path: Path, study: Study) -> None:
     import dataclasses
 
     from app.drafting import ReportDraft
@@ -151,7 +151,9 @@ def test_the_diagnosis_and_checks_shown_with_the_draft_are_kept_with_it(tmp_path
     draft = ReportDraft("req-7", study.volume.StudyInstanceUID, study.volume.SeriesInstanceUID,
                         result.model.model_hash, result)
     assert draft.checks, "the fixture's text names no effusion: the effusion head's 98 % must raise a check"
-    record = draft_record_from_result(draft, study.volume, series=study.series)
+    gap = "gap of 10.00 mm between slices 4 and 5 (usual spacing 5.00 mm; about 1 slice(s) missing)"
+    volume = dataclasses.replace(study.volume, problems=(gap,))  # what loading found wrong with the series
+    record = draft_record_from_result(draft, volume, series=study.series)
     path = tmp_path / "reports.sqlite3"
     uids = (study.volume.StudyInstanceUID, study.volume.SeriesInstanceUID)
     with ReportStore(path) as store:
@@ -160,3 +162,4 @@ def test_the_diagnosis_and_checks_shown_with_the_draft_are_kept_with_it(tmp_path
         kept = ReportSession.open(store, *uids, "reader1").ai_draft
     assert kept.diagnosis == diagnosis
     assert kept.checks == tuple(draft.checks) and kept.request_id == "req-7"
+    assert kept.series_problems == (gap,)
