@@ -1,8 +1,10 @@
 """Clinicians' review of AI findings: one item per AI finding or diagnosis, agree / disagree.
 
-Qt-free. Items come from a ReportDraft: each FINDINGS sentence that states a finding (not an
-explicit negative), each diagnosis head's most likely class, and each of the draft's checks
-(app.draft_checks: its text against its heads or against itself). A verdict records who and when.
+Qt-free. Items come from a ReportDraft: first what loading found wrong with the series it was
+drafted on (a gap, undecodable images, missing rescale), then each FINDINGS sentence that states a
+finding (not an explicit negative), each diagnosis head's most likely class, and each of the
+draft's checks (app.draft_checks: its text against its heads or against itself). A verdict
+records who and when.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from app.drafting import ReportDraft
 
 @dataclass(frozen=True)
 class ReviewItem:
-    kind: str  # "finding", "diagnosis" or "check" (app.draft_checks: text vs heads, or text vs itself)
+    kind: str  # "series" (a problem of the input), "finding", "diagnosis" or "check" (app.draft_checks)
     label: str
     evidence_slice: int | None  # original slice index to jump to
     sentence: int | None = None  # index into the draft's sentences
@@ -30,7 +32,8 @@ def review_items(draft: ReportDraft, head_notes: Mapping[str, str] | None = None
     """The draft's review items; `head_notes` (app.ai_service.head_note) say beside each
     diagnosis how far its head's probabilities can be trusted."""
     result = draft.result
-    items = [
+    items = [ReviewItem("series", problem, None) for problem in draft.series_problems]
+    items += [
         ReviewItem("finding", s.text, s.most_relevant_slice, i)
         for i, s in enumerate(result.sentences)
         if s.section == "FINDINGS" and not is_negative(s.text)

@@ -61,9 +61,10 @@ class FindingsPanel(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for item in self.items:
-            prefix = {"finding": "Finding: ", "diagnosis": "Diagnosis: "}.get(item.kind, "\u26a0 ")
+            prefix = {"finding": "Finding: ", "diagnosis": "Diagnosis: ",
+                      "series": "\u26a0 Series: "}.get(item.kind, "\u26a0 ")
             entry = QListWidgetItem(f"{VERDICT_MARKS[item.verdict]}{prefix}{item.label}")
-            if item.kind == "check":
+            if item.kind in ("check", "series"):
                 entry.setForeground(QColor(CHECK_COLOUR))
             entry.setToolTip(f"Evidence: slice {item.evidence_slice + 1}" if item.evidence_slice is not None else "")
             self.list.addItem(entry)

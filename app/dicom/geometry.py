@@ -97,7 +97,7 @@ def analyse_spacing(slices: list[SliceInfo], thickness: float | None) -> Spacing
         for k in np.flatnonzero(gaps > 1.5 * median)[:5]:
             missing = round(gaps[k] / median) - 1
             result.problems.append(
-                f"gap of {gaps[k]:.2f} mm between slices {k} and {k + 1} "
+                f"gap of {gaps[k]:.2f} mm between slices {k + 1} and {k + 2} of {len(slices)} "
                 f"(usual spacing {median:.2f} mm; about {missing} slice(s) missing)"
             )
         result.problems.append(

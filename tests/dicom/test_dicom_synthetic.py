@@ -70,6 +70,8 @@ def test_gap_is_reported(tmp_path):
     assert any("gap of 10.00 mm" in p and "3 slice(s) missing" in p for p in series.problems), (
         series.problems
     )
+    # numbered from 1 along the series, as the viewer shows them ("Axial 8/17"), with the count
+    assert any("between slices 8 and 9 of 17" in p for p in series.problems), series.problems
     assert series.slice_spacing == pytest.approx(2.5)
 
 

@@ -151,7 +151,7 @@ def test_the_diagnosis_checks_and_series_problems_shown_with_the_draft_are_kept_
     draft = ReportDraft("req-7", study.volume.StudyInstanceUID, study.volume.SeriesInstanceUID,
                         result.model.model_hash, result)
     assert draft.checks, "the fixture's text names no effusion: the effusion head's 98 % must raise a check"
-    gap = "gap of 10.00 mm between slices 4 and 5 (usual spacing 5.00 mm; about 1 slice(s) missing)"
+    gap = "gap of 10.00 mm between slices 5 and 6 of 10 (usual spacing 5.00 mm; about 1 slice(s) missing)"
     volume = dataclasses.replace(study.volume, problems=(gap,))  # what loading found wrong with the series
     record = draft_record_from_result(draft, volume, series=study.series)
     path = tmp_path / "reports.sqlite3"

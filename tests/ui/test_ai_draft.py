@@ -351,3 +351,5 @@ def test_a_draft_on_a_series_with_missing_slices_says_so_beside_the_model(qtbot,
     label = window.report_panel.model_label.text()
     assert "Drafted on a series with a problem: gap of" in label and "3 slice(s) missing" in label
     assert window.draft.series_problems == window.volume.problems
+    review = window.findings_panel.list  # the clinicians' review lists it first
+    assert review.item(0).text().endswith(f"\u26a0 Series: {window.volume.problems[0]}")

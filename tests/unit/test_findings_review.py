@@ -54,3 +54,20 @@ def test_the_review_list_shows_the_head_notes_beside_the_diagnoses():
               if i.kind == "diagnosis"]
     assert labels == ["nodule: present (65%) \u2014 calibrated; AUC 0.57 on 300 phantoms",
                       "effusion: absent (90%)"]
+
+
+def test_a_problem_of_the_series_comes_first_in_the_review_without_a_slice_to_jump_to():
+    import numpy as np
+
+    from app.drafting import ReportDraft
+    from app.findings_review import review_items
+    from inference.result import ModelInfo, ReportResult, Timings
+
+    result = ReportResult("", "", "", [], {"nodule": {"absent": 0.9, "present": 0.1}},
+                          ModelInfo("m", "1", "m", "abc", "synthetic", False), "cpu", [], Timings(), (1,),
+                          np.arange(4), (4, 8, 8))
+    gap = "gap of 20.00 mm between slices 30 and 31 of 61 (usual spacing 5.00 mm; about 3 slice(s) missing)"
+    items = review_items(ReportDraft("req", "1.2.3", "1.2.3.4", "abc", result, series_problems=(gap,)))
+    assert (items[0].kind, items[0].label, items[0].evidence_slice) == ("series", gap, None)
+    assert [i.kind for i in items[1:]] == ["diagnosis"]
+    assert not [i for i in review_items(ReportDraft("req", "1.2.3", "1.2.3.4", "abc", result)) if i.kind == "series"]
