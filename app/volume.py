@@ -10,8 +10,14 @@ Geometry follows ITK's convention so it can be handed to SimpleITK unchanged:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
+
+SPACING_TOLERANCE = 0.01
+"""Relative difference between slice gaps that counts as non-uniform spacing."""
+GAP_FACTOR = 1.5
+"""Two neighbouring slices further apart than this many usual spacings have a gap between them."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +51,51 @@ class Volume:
             self, "direction", np.asarray(self.direction, dtype=np.float64).reshape(3, 3)
         )
 
+    @cached_property
+    def slice_offsets_mm(self) -> np.ndarray | None:
+        """(Z,) where each slice was acquired, in mm along the slice normal from the first, when the
+        slices are not evenly spaced (a gap, missing slices); None when `spacing` places them.
+
+        The voxel array stacks the slices at the usual spacing (`spacing[0]`), so across a gap
+        the index is not proportional to the distance; index_to_lps and lps_to_index use these
+        offsets so that coordinates and measurements stay true."""
+        if len(self.slice_positions) != self.shape[0] or self.shape[0] < 2:
+            return None
+        offsets = (np.asarray(self.slice_positions, dtype=np.float64) - self.slice_positions[0]) @ self.direction[:, 2]
+        if np.all(np.abs(np.diff(offsets) - self.spacing[0]) <= SPACING_TOLERANCE * self.spacing[0]):
+            return None
+        return offsets
+
+    @property
+    def gaps(self) -> list[tuple[int, float]]:
+        """(k, mm) for each gap between slices k and k + 1 (0-based): more than GAP_FACTOR usual
+        spacings apart."""
+        offsets = self.slice_offsets_mm
+        if offsets is None:
+            return []
+        steps = np.diff(offsets)
+        return [(int(k), float(steps[k])) for k in np.flatnonzero(steps > GAP_FACTOR * self.spacing[0])]
+
+    def _z_mm(self, z: np.ndarray) -> np.ndarray:
+        """mm along the normal from slice 0 of fractional z indices (true positions across gaps)."""
+        offsets = self.slice_offsets_mm
+        if offsets is None:
+            return z * self.spacing[0]
+        last = len(offsets) - 1
+        inside = np.interp(z, np.arange(len(offsets)), offsets)
+        return np.where(z < 0, z * self.spacing[0],
+                        np.where(z > last, offsets[-1] + (z - last) * self.spacing[0], inside))
+
+    def _z_index(self, mm: np.ndarray) -> np.ndarray:
+        """Fractional z index of a distance (mm) along the normal from slice 0; inverse of _z_mm."""
+        offsets = self.slice_offsets_mm
+        if offsets is None:
+            return mm / self.spacing[0]
+        last = len(offsets) - 1
+        inside = np.interp(mm, offsets, np.arange(len(offsets)))
+        return np.where(mm < 0, mm / self.spacing[0],
+                        np.where(mm > offsets[-1], last + (mm - offsets[-1]) / self.spacing[0], inside))
+
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(int(n) for n in self.voxels.shape)  # type: ignore[return-value]
@@ -58,15 +109,20 @@ class Volume:
         return out
 
     def index_to_lps(self, zyx: np.ndarray | tuple[float, float, float]) -> np.ndarray:
-        """LPS mm of (..., 3) voxel indices given as (z, y, x); fractional indices allowed."""
+        """LPS mm of (..., 3) voxel indices given as (z, y, x); fractional indices allowed. Across a
+        gap, z follows where the slices were acquired (slice_offsets_mm)."""
         zyx = np.asarray(zyx, dtype=np.float64)
-        xyz = zyx[..., ::-1]
+        xyz = zyx[..., ::-1].copy()
+        if self.slice_offsets_mm is not None:
+            xyz[..., 2] = self._z_mm(xyz[..., 2]) / self.spacing[0]
         return xyz @ self.affine[:3, :3].T + self.affine[:3, 3]
 
     def lps_to_index(self, lps: np.ndarray | tuple[float, float, float]) -> np.ndarray:
         """(..., 3) fractional voxel indices (z, y, x) of LPS points; inverse of index_to_lps."""
         lps = np.asarray(lps, dtype=np.float64)
         xyz = (lps - self.affine[:3, 3]) @ np.linalg.inv(self.affine[:3, :3]).T
+        if self.slice_offsets_mm is not None:
+            xyz[..., 2] = self._z_index(xyz[..., 2] * self.spacing[0])
         return xyz[..., ::-1]
 
     def slice_index_of(self, lps: np.ndarray | tuple[float, float, float]) -> int:

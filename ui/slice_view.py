@@ -20,6 +20,7 @@ ORIENTATION_LABELS = {
     "coronal": ("R", "L", "S", "I"),
     "sagittal": ("A", "P", "S", "I"),
 }
+GAP_COLOUR = "#ff8c1a"  # orange: where a coronal or sagittal view jumps over missing slices
 
 
 class SliceView(QWidget):
@@ -151,6 +152,7 @@ class SliceView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(target, self._image)
         self._paint_crosshair(painter, target)
+        self._paint_gaps(painter, target)
         self._paint_measurements(painter)
         self._paint_labels(painter)
         self._paint_relevance_strip(painter)
@@ -162,6 +164,17 @@ class SliceView(QWidget):
         painter.setPen(QPen(QColor(80, 200, 255, 140), 1))
         painter.drawLine(QPointF(target.left(), y), QPointF(target.right(), y))
         painter.drawLine(QPointF(x, target.top()), QPointF(x, target.bottom()))
+
+    def _paint_gaps(self, painter: QPainter, target: QRectF) -> None:
+        """On coronal and sagittal views, a dashed line where slices are missing: the view stacks
+        the slices at the usual spacing, so the reader must see where the series jumps."""
+        if self.plane == "axial":
+            return
+        painter.setPen(QPen(QColor(GAP_COLOUR), 1, Qt.PenStyle.DashLine))
+        for k, mm in self.volume.gaps:
+            y = self._widget_point((k + 0.5, *self.cursor_zyx[1:])).y()
+            painter.drawLine(QPointF(target.left(), y), QPointF(target.right(), y))
+            painter.drawText(QPointF(target.left() + 24, y - 3), f"gap {mm:.0f} mm")  # clear of the R/A label
 
     def _paint_labels(self, painter: QPainter) -> None:
         painter.setPen(QColor("#e0c060"))

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.dicom.model import SliceInfo
+from app.volume import GAP_FACTOR, SPACING_TOLERANCE
 
 NAMED_ORIENTATION_COS = np.cos(np.radians(15.0))
 """A plane is called axial/coronal/sagittal when its normal is within 15 degrees of that axis."""
 DUPLICATE_MM = 0.01
-SPACING_TOLERANCE = 0.01
-"""Relative difference between slice gaps that counts as non-uniform spacing."""
 TILT_DEGREES = 0.05
 
 
@@ -94,7 +93,7 @@ def analyse_spacing(slices: list[SliceInfo], thickness: float | None) -> Spacing
     if np.all(np.abs(gaps - median) <= SPACING_TOLERANCE * median):
         result.spacing = float((positions[-1] - positions[0]) @ normal / (len(slices) - 1))
     else:
-        for k in np.flatnonzero(gaps > 1.5 * median)[:5]:
+        for k in np.flatnonzero(gaps > GAP_FACTOR * median)[:5]:
             missing = round(gaps[k] / median) - 1
             result.problems.append(
                 f"gap of {gaps[k]:.2f} mm between slices {k + 1} and {k + 2} of {len(slices)} "
@@ -102,7 +101,8 @@ def analyse_spacing(slices: list[SliceInfo], thickness: float | None) -> Spacing
             )
         result.problems.append(
             f"non-uniform slice spacing ({gaps.min():.2f} to {gaps.max():.2f} mm); "
-            f"the volume uses the median {median:.2f} mm"
+            f"the views stack the slices at the median {median:.2f} mm (coordinates and "
+            "measurements use the true positions)"
         )
     result.tilt_degrees = _tilt(positions, normal)
     if result.tilt_degrees > TILT_DEGREES:

@@ -72,6 +72,11 @@ def test_gap_is_reported(tmp_path):
     )
     # numbered from 1 along the series, as the viewer shows them ("Axial 8/17"), with the count
     assert any("between slices 8 and 9 of 17" in p for p in series.problems), series.problems
+    # the loaded volume places every slice where it was acquired, also after the gap
+    volume = load_volume(series)
+    assert volume.gaps == [(7, pytest.approx(10.0))]
+    for z, item in enumerate(series.slices):
+        np.testing.assert_allclose(volume.index_to_lps((z, 0, 0)), item.ImagePositionPatient, atol=1e-6)
     assert series.slice_spacing == pytest.approx(2.5)
 
 

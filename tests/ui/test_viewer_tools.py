@@ -78,3 +78,36 @@ def test_cine_plays_through_the_slices(qtbot, panel):
     assert panel.toggle_cine(fps=100)
     qtbot.waitUntil(lambda: len(seen) >= 5, timeout=5000)
     assert not panel.toggle_cine()
+
+
+def test_coronal_and_sagittal_views_mark_where_slices_are_missing(qtbot, panel):
+    """The views stack the slices at the usual spacing, so a gap must be drawn where it lies."""
+    from PySide6.QtGui import QColor
+
+    from app.volume import Volume
+    from ui.slice_view import GAP_COLOUR
+
+    def orange_rows(view) -> set[int]:
+        image = view.grab().toImage()
+        want = QColor(GAP_COLOUR)
+        rows = set()
+        for y in range(image.height()):
+            for x in range(0, image.width(), 3):
+                c = image.pixelColor(x, y)
+                if abs(c.red() - want.red()) < 30 and abs(c.green() - want.green()) < 30 and c.blue() < 80:
+                    rows.add(y)
+                    break
+        return rows
+
+    assert not orange_rows(panel.views["coronal"])  # an even series: no mark
+    hu = np.zeros((20, 100, 100), np.int16)
+    z_mm = [2.5 * k if k < 10 else 2.5 * k + 15.0 for k in range(20)]  # 15 mm missing after slice 10
+    positions = np.array([[0.0, 0.0, z] for z in z_mm])
+    panel.set_volume(Volume(hu, (2.5, 0.5, 0.5), (0.0, 0.0, 0.0), np.eye(3), slice_positions=positions))
+    for name in ("coronal", "sagittal"):
+        view = panel.views[name]
+        rows = orange_rows(view)
+        assert rows, f"no gap mark on the {name} view"
+        expected = view._widget_point((9.5, 50, 50)).y()  # between slices 10 and 11 (1-based)
+        assert min(abs(r - expected) for r in rows) <= 2
+    assert not orange_rows(panel.views["axial"])
