@@ -75,7 +75,7 @@ def ct_input(volume: Volume) -> CTInput:
     """The runtime's input for `volume` (no copy of the voxels)."""
     superior_first = float(volume.direction[2, 2]) < 0  # z index axis points toward the feet
     return CTInput(volume.voxels, float(volume.spacing[0]), (float(volume.spacing[1]), float(volume.spacing[2])),
-                   superior_first=superior_first)
+                   superior_first=superior_first, z_offsets_mm=volume.slice_offsets_mm)
 
 
 def draft_report_task(

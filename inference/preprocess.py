@@ -42,6 +42,9 @@ class CTInput:
     z_spacing_mm: float
     pixel_spacing_mm: tuple[float, float] = (1.0, 1.0)  # (row spacing Y, column spacing X)
     superior_first: bool = False
+    z_offsets_mm: np.ndarray | None = None
+    """For slices not evenly spaced (a gap): each slice's distance (mm) from slice 0 of the array,
+    increasing; z resampling then uses these positions (inference.slices.z_resample_map)."""
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,19 @@ def validate_ct(ct: CTInput) -> None:
     spacings = (ct.z_spacing_mm, *ct.pixel_spacing_mm)
     if not all(np.isfinite(s) and s > 0 for s in spacings):
         raise InputError(f"CT spacings must be positive numbers of mm, got {spacings}")
+    if ct.z_offsets_mm is not None:
+        offsets = np.asarray(ct.z_offsets_mm, dtype=np.float64)
+        if offsets.shape != (hu.shape[0],) or not np.all(np.isfinite(offsets)) or not np.all(np.diff(offsets) > 0):
+            raise InputError(f"slice offsets must be {hu.shape[0]} increasing distances in mm, one per slice")
 
 
-def select_slices(count: int, z_spacing_mm: float, spec: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(original indices, resampled indices) of the model's slices out of `count` originals."""
+def select_slices(count: int, z_spacing_mm: float, spec: Mapping[str, Any],
+                  offsets_mm: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(original indices, resampled indices) of the model's slices out of `count` originals
+    (`offsets_mm`: the slices' true positions when they are not evenly spaced)."""
     if spec.get("z_interpolation", "nearest") != "nearest":
         raise InputError(f"unsupported z interpolation {spec.get('z_interpolation')!r} (only 'nearest')")
-    z_map = z_resample_map(count, float(z_spacing_mm), float(spec["z_spacing_mm"]))
+    z_map = z_resample_map(count, float(z_spacing_mm), float(spec["z_spacing_mm"]), offsets_mm)
     sampled = sample_slice_indices(len(z_map), int(spec["num_slices"]))
     return z_map[sampled], sampled
 
@@ -105,7 +114,11 @@ def preprocess(ct: CTInput, spec: Mapping[str, Any] | None = None) -> Preprocess
     validate_ct(ct)
     if spec.get("slice_order", "inferior_to_superior") != "inferior_to_superior":
         raise InputError(f"unsupported slice order {spec.get('slice_order')!r}")
-    original, resampled = select_slices(ct.hu.shape[0], ct.z_spacing_mm, spec)
+    offsets = None
+    if ct.z_offsets_mm is not None:  # inferior -> superior, as the rule runs
+        given = np.asarray(ct.z_offsets_mm, dtype=np.float64)
+        offsets = given[-1] - given[::-1] if ct.superior_first else given
+    original, resampled = select_slices(ct.hu.shape[0], ct.z_spacing_mm, spec, offsets)
     if ct.superior_first:  # the rule runs inferior -> superior: count from the array's end
         original = ct.hu.shape[0] - 1 - original
     size = int(spec["image_size"])

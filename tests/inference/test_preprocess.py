@@ -88,3 +88,21 @@ def test_banded_resize_equals_the_full_filter_matrices() -> None:
     images = np.random.default_rng(1).normal(size=(3, 300, 260)).astype(np.float32)
     dense = linear_weights(300, 224) @ images @ linear_weights(260, 224).T
     assert np.allclose(resize_stack(images, (224, 224)), dense, atol=1e-3)
+
+
+def test_slice_offsets_place_a_gapped_series_and_follow_superior_first() -> None:
+    """A series missing 4 slices: the 32 slices are sampled over its true extent, the same
+    whether the array runs up or down, and every index refers to the array as given."""
+    offsets = np.array([*np.arange(30) * 5.0, *(170.0 + np.arange(30) * 5.0)])  # gap of 25 mm
+    hu = np.broadcast_to(np.arange(60, dtype=np.float32)[:, None, None] * 3 - 100, (60, 16, 16)).copy()
+    upward = preprocess(CTInput(hu, 5.0, z_offsets_mm=offsets))
+    stacked = preprocess(CTInput(hu, 5.0))
+    assert upward.original_indices.tolist() != stacked.original_indices.tolist()
+    sampled = upward.original_indices.tolist()
+    assert any(sampled.count(k) >= 2 for k in (29, 30))  # the gap's neighbours bridge it
+    downward = preprocess(CTInput(hu[::-1].copy(), 5.0, superior_first=True,
+                                  z_offsets_mm=offsets[-1] - offsets[::-1]))
+    assert np.array_equal(upward.pixel_values, downward.pixel_values)
+    assert (downward.original_indices == 59 - upward.original_indices).all()
+    with pytest.raises(InputError, match="increasing distances"):
+        preprocess(CTInput(hu, 5.0, z_offsets_mm=offsets[::-1]))

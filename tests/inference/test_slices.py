@@ -71,3 +71,22 @@ def test_thick_slices_are_repeated_and_stay_in_range() -> None:
 def test_bad_spacing_is_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
         z_resample_map(10, 0.0, 5.0)
+
+
+@pytest.mark.parametrize("spacing", [0.625, 1.0, 1.25, 2.0, 3.0, 5.0, 7.5, 10.0])
+def test_evenly_spaced_offsets_give_the_reference_map(spacing) -> None:
+    for count in (1, 2, 7, 31, 64, 150, 400):
+        offsets = np.arange(count) * spacing
+        assert z_resample_map(count, spacing, 5.0, offsets).tolist() == z_resample_map(count, spacing, 5.0).tolist()
+
+
+def test_a_gap_is_bridged_by_its_neighbours_not_closed_up() -> None:
+    # 5 mm slices at 0..45 mm and 70..95 mm: 4 slices (50..65 mm) missing after index 9
+    offsets = np.array([*np.arange(10) * 5.0, *(70.0 + np.arange(6) * 5.0)])
+    mapping = z_resample_map(16, 5.0, 5.0, offsets)
+    assert len(mapping) == 20  # the true 100 mm, not the 80 mm of 16 stacked slices
+    assert mapping[:10].tolist() == list(range(10))
+    assert mapping[10:14].tolist() == [9, 9, 10, 10]  # 50, 55 -> 45 mm; 60 (tie -> later), 65 -> 70 mm
+    assert mapping[14:].tolist() == list(range(10, 16))
+    with pytest.raises(ValueError, match="increasing"):
+        z_resample_map(3, 5.0, 5.0, np.array([0.0, 5.0, 5.0]))

@@ -38,3 +38,11 @@ def test_across_a_gap_coordinates_and_distances_follow_the_acquired_positions():
     points = np.array([[0.0, 1.0, 2.0], [2.7, 3.0, 4.0], [4.0, 7.0, 0.5], [-1.0, 0.0, 0.0], [5.5, 2.0, 2.0]])
     np.testing.assert_allclose(volume.lps_to_index(volume.index_to_lps(points)), points, atol=1e-9)
     assert volume.slice_index_of(volume.index_to_lps((3.0, 0, 0))) == 3
+
+
+def test_the_model_input_knows_where_the_slices_were_acquired():
+    from app.drafting import ct_input
+
+    assert ct_input(_volume([0.0, 5.0, 10.0, 15.0])).z_offsets_mm is None  # evenly spaced: the reference rule
+    gapped = ct_input(_volume([0.0, 5.0, 10.0, 30.0, 35.0]))
+    np.testing.assert_allclose(gapped.z_offsets_mm, [0.0, 5.0, 10.0, 30.0, 35.0])
