@@ -93,17 +93,21 @@ def analyse_spacing(slices: list[SliceInfo], thickness: float | None) -> Spacing
     if np.all(np.abs(gaps - median) <= SPACING_TOLERANCE * median):
         result.spacing = float((positions[-1] - positions[0]) @ normal / (len(slices) - 1))
     else:
-        for k in np.flatnonzero(gaps > GAP_FACTOR * median)[:5]:
+        missing_slices = gaps > GAP_FACTOR * median
+        for k in np.flatnonzero(missing_slices)[:5]:
             missing = round(gaps[k] / median) - 1
             result.problems.append(
                 f"gap of {gaps[k]:.2f} mm between slices {k + 1} and {k + 2} of {len(slices)} "
-                f"(usual spacing {median:.2f} mm; about {missing} slice(s) missing)"
+                f"(usual spacing {median:.2f} mm; about {missing} slice(s) missing; the views stack "
+                "the slices at the usual spacing, coordinates and measurements use the true positions)"
             )
-        result.problems.append(
-            f"non-uniform slice spacing ({gaps.min():.2f} to {gaps.max():.2f} mm); "
-            f"the views stack the slices at the median {median:.2f} mm (coordinates and "
-            "measurements use the true positions)"
-        )
+        others = np.abs(gaps - median) > SPACING_TOLERANCE * median
+        if np.any(others & ~missing_slices) or missing_slices.sum() > 5:  # not all explained above
+            result.problems.append(
+                f"non-uniform slice spacing ({gaps.min():.2f} to {gaps.max():.2f} mm); "
+                f"the views stack the slices at the median {median:.2f} mm (coordinates and "
+                "measurements use the true positions)"
+            )
     result.tilt_degrees = _tilt(positions, normal)
     if result.tilt_degrees > TILT_DEGREES:
         result.problems.append(

@@ -72,6 +72,8 @@ def test_gap_is_reported(tmp_path):
     )
     # numbered from 1 along the series, as the viewer shows them ("Axial 8/17"), with the count
     assert any("between slices 8 and 9 of 17" in p for p in series.problems), series.problems
+    spacing_problems = [p for p in series.problems if "gap" in p or "spacing" in p]
+    assert len(spacing_problems) == 1, "one gap, one message (not also a 'non-uniform spacing' one)"
     # the loaded volume places every slice where it was acquired, also after the gap
     volume = load_volume(series)
     assert volume.gaps == [(7, pytest.approx(10.0))]
@@ -384,3 +386,13 @@ def test_mr_without_rescale_is_not_flagged_for_rescale(tmp_path):
         del ds.RescaleIntercept, ds.RescaleSlope
         ds.save_as(path, enforce_file_format=True)
     assert not any("Rescale" in p for p in _only_series(tmp_path).problems)
+
+
+def test_uneven_spacing_that_is_no_gap_is_still_reported(tmp_path):
+    paths = write_series(tmp_path, SeriesSpec(count=8, slice_spacing=5.0))
+    ds = pydicom.dcmread(paths[4])  # slice 5 sits 1 mm off: steps of 6 and 4 mm, no slice missing
+    ds.ImagePositionPatient = [*ds.ImagePositionPatient[:2], float(ds.ImagePositionPatient[2]) + 1.0]
+    ds.save_as(paths[4], enforce_file_format=True)
+    problems = _only_series(tmp_path).problems
+    assert any(p.startswith("non-uniform slice spacing (4.00 to 6.00 mm)") for p in problems), problems
+    assert not any(p.startswith("gap of") for p in problems)
