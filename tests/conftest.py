@@ -32,6 +32,23 @@ def real_series_dir() -> Path:
     return SHARED_SERIES
 
 
+@pytest.fixture(scope="session")
+def gapped_series_dir(real_series_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the real series without its 31st to 33rd slices (counted from the feet, from 1):
+    a 20 mm gap in the middle, as after an incomplete transfer."""
+    import shutil
+
+    import pydicom
+
+    files = sorted(real_series_dir.glob("*.dcm"),
+                   key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]))
+    gapped = tmp_path_factory.mktemp("gapped")
+    for number, path in enumerate(files):
+        if number not in (30, 31, 32):
+            shutil.copy(path, gapped / path.name)
+    return gapped
+
+
 def _worker_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon}
 
