@@ -77,24 +77,12 @@ class Volume:
         return [(int(k), float(steps[k])) for k in np.flatnonzero(steps > GAP_FACTOR * self.spacing[0])]
 
     def _z_mm(self, z: np.ndarray) -> np.ndarray:
-        """mm along the normal from slice 0 of fractional z indices (true positions across gaps)."""
-        offsets = self.slice_offsets_mm
-        if offsets is None:
-            return z * self.spacing[0]
-        last = len(offsets) - 1
-        inside = np.interp(z, np.arange(len(offsets)), offsets)
-        return np.where(z < 0, z * self.spacing[0],
-                        np.where(z > last, offsets[-1] + (z - last) * self.spacing[0], inside))
+        """mm along the normal from slice 0 of fractional z indices, through slice_offsets_mm."""
+        return _piecewise_linear(z, np.arange(len(self.slice_offsets_mm)), self.slice_offsets_mm, self.spacing[0])
 
     def _z_index(self, mm: np.ndarray) -> np.ndarray:
         """Fractional z index of a distance (mm) along the normal from slice 0; inverse of _z_mm."""
-        offsets = self.slice_offsets_mm
-        if offsets is None:
-            return mm / self.spacing[0]
-        last = len(offsets) - 1
-        inside = np.interp(mm, offsets, np.arange(len(offsets)))
-        return np.where(mm < 0, mm / self.spacing[0],
-                        np.where(mm > offsets[-1], last + (mm - offsets[-1]) / self.spacing[0], inside))
+        return _piecewise_linear(mm, self.slice_offsets_mm, np.arange(len(self.slice_offsets_mm)), 1.0 / self.spacing[0])
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -129,3 +117,10 @@ class Volume:
         """The nearest slice (z index, clipped to the volume) to an LPS point."""
         z = float(self.lps_to_index(lps)[0])
         return int(min(max(round(z), 0), self.shape[0] - 1))
+
+
+def _piecewise_linear(x: np.ndarray, xp: np.ndarray, fp: np.ndarray, slope: float) -> np.ndarray:
+    """np.interp through the points (xp, fp), continued beyond both ends with `slope`."""
+    inside = np.interp(x, xp, fp)
+    return np.where(x < xp[0], fp[0] + (x - xp[0]) * slope,
+                    np.where(x > xp[-1], fp[-1] + (x - xp[-1]) * slope, inside))
