@@ -25,7 +25,9 @@ STATIC_DECODER_INPUTS = ["input_ids", "position", "beam_index", "cache_keys", "c
                          "cross_keys", "cross_values"]
 STATIC_DECODER_OUTPUTS = ["logits", "next_cache_keys", "next_cache_values", "cross_attention"]
 # Kept in float32 inside fp16 graphs (inputs/outputs stay float16): numerically sensitive ops.
-FP16_KEEP_FP32 = ["LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt", "Erf", "Range"]
+# Not Softmax or ReduceMean: ONNX Runtime's CUDA kernels accumulate in float32 themselves, and
+# two Casts around each cost more than the operator (H200, 2026-11-27: README, "On a GPU").
+FP16_KEEP_FP32 = ["LayerNormalization", "Pow", "Sqrt", "Erf", "Range"]
 # Float32 inputs of the fp16 graphs. The vision input is 19 MB of pixels: casting it on the host
 # costs more than the whole fp16 vision run on a GPU, so the graph casts it on the device.
 FP16_FLOAT32_IO = {"vision": ("pixel_values",), "decoder": (), "decoder_static": ()}
