@@ -6,18 +6,12 @@
 #
 # Runs from the repository root with onnxruntime-gpu importable. The GPU machine's image has
 # torch, transformers, tokenizers, onnx, numpy, scipy, pillow and fonttools; the command line
-# also needs pydicom, platformdirs, fpdf2 and defusedxml, so prepare the parts with
-#   EXTRA_WHEELS="pydicom==3.0.2 platformdirs fpdf2 defusedxml" ../shared/device/ort-gpu.sh prepare
-# and copy the CT series into an ignored folder of the repository that the last call carries
-# (the series beside the repository does not travel). On 2026-11-26: 40 MB parts (PART_MB=40),
-# each in its own folder .gpu/pN carried by one call, the series in .gpu/data; then
-#   pip install --target /tmp/ortsite /tmp/ow/*.whl; PYTHONPATH=/tmp/ortsite:$PWD bash scripts/device_bench.sh .gpu/data $OUT
+# also needs pydicom, platformdirs, fpdf2 and defusedxml. `scripts/gpu_payload.sh` packs them,
+# ONNX Runtime and the CT series into two transfers; its header gives the two commands.
 # Each step has its own time limit and writes OUT_DIR/<step>.txt as it goes, so a step that
-# fails or runs out of time leaves the others' figures. Asserts nothing.
-# First figures to read (added 2026-11-26, never yet run on a GPU): the "(c)" lines of
-# infer-paper (the one-scan vision graph and the fixed-shape decoder as CUDA graphs), report-paper
-# against report-paper-dynamic (files -> draft with and without CUDA graphs), and whether
-# cuda-test passed (it checks that both graphs were captured and kept).
+# fails or runs out of time leaves the others' figures; the steps the issues' targets name run
+# first. ONLY="infer-paper report-paper" runs just the steps named. Asserts nothing.
+# Last run: 2026-11-27, 203 s on an H200 (docs/measurements/h200-2026-11-27).
 set -u
 data=${1:?CT folder}
 out=${2:?output folder}
@@ -32,9 +26,10 @@ site=$("$py" -c 'import site; print(site.getsitepackages()[0])')
 libs=$(find "$site/nvidia" -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u | tr '\n' ':')
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
 
-step() {  # step NAME SECONDS COMMAND...
+step() {  # step NAME SECONDS COMMAND...; ONLY="infer-paper report-paper" runs just those steps
   local name=$1 limit=$2
   shift 2
+  case " ${ONLY:-$name} " in *" $name "*) ;; *) return 0 ;; esac
   echo "=== $name ($(date +%T))"
   timeout "$limit" "$@" > "$out/$name.txt" 2>&1
   local rc=$?
@@ -46,31 +41,37 @@ step() {  # step NAME SECONDS COMMAND...
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
   nproc
   "$py" - <<'EOF'
-import onnxruntime as ort, torch
+import onnxruntime as ort
 print("onnxruntime", ort.__version__, ort.get_available_providers())
-print("torch", torch.__version__, torch.cuda.get_device_name(0))
 from pathlib import Path
 from inference.ort_runtime import GraphSession
 import os
 session = GraphSession(Path("models/packages/medmpt-tiny-phantom/vision.fp16.onnx"), os.environ.get("DEVICE", "cuda"))
 print("bundled fp16 vision graph on", session.session.get_providers())
+import torch
+print("torch", torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA")
 EOF
 } > "$out/env.txt" 2>&1
 cat "$out/env.txt"
+# Stop here, not minutes later, when the GPU is not usable: every figure below would be a CPU one.
+if [ "$device" = cuda ] && ! grep -q "CUDAExecutionProvider" <(grep "bundled fp16 vision graph on" "$out/env.txt"); then
+  echo "CUDA provider not usable (see env.txt): stopping"
+  exit 1
+fi
 
 rm -rf /tmp/paper-package
-step infer-$big 240 "$py" -m app.cli bench infer --config "$big" --device "$device" --repeats "$repeats" \
+step infer-$big 200 "$py" -m app.cli bench infer --config "$big" --device "$device" --repeats "$repeats" \
   --keep-package /tmp/paper-package
-step infer-tiny 90 "$py" -m app.cli bench infer --config tiny --device "$device" --repeats "$repeats"
-step report-$big 150 "$py" -m app.cli bench report "$data" --device "$device" --model /tmp/paper-package --runs 5
-# The same without CUDA graphs (the dynamic KV-cache decoder, the ordinary vision session), side by side.
-MEDMPT_CUDA_GRAPHS=0 step report-$big-dynamic 150 "$py" -m app.cli bench report "$data" --device "$device" \
-  --model /tmp/paper-package --runs 5
-step report-tiny 90 "$py" -m app.cli bench report "$data" --device "$device" --runs 5
-step cuda-test 120 "$py" -m pytest -c /dev/null --rootdir . --import-mode=importlib -p no:cacheprovider -q -rs \
+step report-$big 100 "$py" -m app.cli bench report "$data" --device "$device" --model /tmp/paper-package --runs 5
+step cuda-test 100 "$py" -m pytest -c /dev/null --rootdir . --import-mode=importlib -p no:cacheprovider -q -rs \
   tests/inference/test_cuda.py tests/models/test_parity.py
+# The same without CUDA graphs (the dynamic KV-cache decoder, the ordinary vision session), side by side.
+MEDMPT_CUDA_GRAPHS=0 step report-$big-dynamic 100 "$py" -m app.cli bench report "$data" --device "$device" \
+  --model /tmp/paper-package --runs 5
+step report-tiny 60 "$py" -m app.cli bench report "$data" --device "$device" --runs 5
+step infer-tiny 60 "$py" -m app.cli bench infer --config tiny --device "$device" --repeats "$repeats"
 # For reference: what the GPU does with the same vision work in torch, fp32 and fp16 autocast.
-step torch-vision 90 "$py" - "$big" "$device" "$repeats" <<'EOF2'
+step torch-vision 60 "$py" - "$big" "$device" "$repeats" <<'EOF2'
 import statistics, sys, time
 import torch
 from models.medmpt.model import build_model
@@ -93,4 +94,4 @@ for name, dtype in (("fp32", None), ("fp16 autocast", torch.float16)):
     print(f"torch {config} vision {name}: median {statistics.median(times):.2f} ms of {repeats}")
 EOF2
 # Where the time goes, per operator (decoder variants and ORT's profile of both graphs).
-step profile 150 env PYTHONPATH="${PYTHONPATH:-.}" "$py" scripts/profile_ort_gpu.py "$big" "$device"
+step profile 120 env PYTHONPATH="${PYTHONPATH:-.}" "$py" scripts/profile_ort_gpu.py "$big" "$device"
