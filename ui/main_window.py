@@ -146,7 +146,8 @@ class MainWindow(QMainWindow):
         self.right_tabs.addTab(self.report_panel, "Report")
         if self.ai_enabled:
             self.right_tabs.addTab(self.findings_panel, "Findings review")
-        else:
+        else:  # kept (the controller fills it) but never shown; owned by the window, so it goes with it
+            self.findings_panel.setParent(self.right_tabs)
             self.findings_panel.setVisible(False)
         dock = QDockWidget("AI report" if self.ai_enabled else "Report", self)
         dock.setObjectName("reportDock")

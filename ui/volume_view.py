@@ -144,9 +144,12 @@ class VolumeView(QWidget):
         self.last_frame: tuple[str, float] | None = None  # ("moving" | "still", image sample distance)
         self.ray_budget: tuple[float, float] = (STILL_RAYS, MOVING_RAYS)  # (still, moving) rays per frame
         self._moving_pending = QTimer(self, singleShot=True, interval=0)
-        self._moving_pending.timeout.connect(lambda: self.render_image(moving=True))
+        self._moving_pending.timeout.connect(self._render_moving)  # a bound method: no cycle keeps the view alive
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS)
         self._settle.timeout.connect(self.render_image)
+
+    def _render_moving(self) -> None:
+        self.render_image(moving=True)
 
     def set_volume(self, volume: Volume | None, heat: np.ndarray | None = None) -> None:
         """Show `volume` (and a (Z, Y, X) heatmap, uint8 0..255 or float 0..1) in 3-D."""

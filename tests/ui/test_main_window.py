@@ -182,3 +182,24 @@ def test_the_heatmap_legend_says_what_a_sentence_heatmap_is(qtbot):
     tip = panel.opacity_label.toolTip()
     assert "32 sampled slices" in tip and "the same for every sentence" in tip
     assert "not proof of a finding" in tip
+
+
+def test_a_closed_window_leaves_no_widget_behind_in_either_arm(qtbot, tmp_path):
+    """The reader study opens one window per case and deletes it after. The unassisted arm's
+    hidden findings panel used to have no parent: every case left one behind, and leftover
+    widgets crashed the process at exit (segmentation fault after the last test)."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    from app.report_service import ReportService
+    from ui.main_window import MainWindow
+
+    app = QApplication.instance()
+    before = set(map(id, app.topLevelWidgets()))
+    for ai_enabled in (True, False):
+        window = MainWindow(reports=ReportService(tmp_path / f"{ai_enabled}.sqlite3", "tester"), ai_enabled=ai_enabled)
+        window.close()
+        window.deleteLater()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    left = [type(w).__name__ for w in app.topLevelWidgets() if id(w) not in before]
+    assert left == []
