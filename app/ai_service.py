@@ -7,6 +7,7 @@ the task (the UI runs it on its single inference thread) and reused for every st
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,12 +59,14 @@ def head_note(head: DiagnosisHead) -> str:
 
 
 class AiService:
-    """Owns one ReportRuntime; `draft_task` loads it on first use."""
+    """Owns one ReportRuntime; `load_task` loads it (the workstation at launch), `draft_task`
+    on first use if it is not loaded yet."""
 
     def __init__(self, model_dir: Path | None = None, device: str = "auto") -> None:
         self.model_dir = model_dir if model_dir is not None else paths.default_model_dir()
         self.device = device
         self._runtime: ReportRuntime | None = None
+        self._load_lock = threading.Lock()  # a launch-time load and a draft may ask at once
 
     @property
     def available(self) -> bool:
@@ -95,8 +98,10 @@ class AiService:
             if self.model_dir is None:
                 raise FileNotFoundError("no model package: none is bundled and none was chosen")
             yield Progress(0.0, "Loading the model (verifying package, warming up)\u2026")
-            self._runtime = ReportRuntime.load(self.model_dir, device=self.device)
-            log.info("model loaded on %s", self._runtime.device)
+            with self._load_lock:
+                if self._runtime is None:
+                    self._runtime = ReportRuntime.load(self.model_dir, device=self.device)
+                    log.info("model loaded on %s", self._runtime.device)
         yield Progress(1.0, "Model ready")
         return self.summary
 

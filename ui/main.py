@@ -94,6 +94,7 @@ def _run(argv: list[str] | None) -> int:
         warm_up_header_workers()  # first opens of large folders read headers on every core
     window = MainWindow(AiService(args.model, args.device))
     window.auto_draft = args.draft
+    window.preload_model()  # verified and warm before the first study is opened
     open_paths = list(args.path)
     if args.demo and not open_paths:
         demo = paths.demo_study_dir()

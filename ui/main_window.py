@@ -106,6 +106,9 @@ class MainWindow(QMainWindow):
     def cancel_draft(self) -> None:
         self.controller.cancel_draft()
 
+    def preload_model(self) -> None:
+        self.controller.preload_model()
+
     # ------------------------------------------------------------------ layout
     def _build_central(self) -> None:
         self.viewer_placeholder = QLabel("Open a CT study: File \u25b8 Open folder\u2026 (Ctrl+O) or drop it here")

@@ -121,6 +121,25 @@ class ReportController(QObject):
             on_cancelled=lambda: (self.panel.set_busy(False), self.message.emit("Draft cancelled")),
         )
 
+    def preload_model(self) -> None:
+        """Verify and warm up the model in the background (the workstation does it at launch), so
+        the first study's draft does not wait for it: for the `paper` model on a GPU that is 1.6 s
+        of a 1.9 s first draft. A failure shows beside the model's name, and again on drafting."""
+        if not self.ai_enabled or not self.ai.available or self.ai.summary is not None:
+            return
+        self.panel.model_label.setText(f"{self.ai.package_caption()}\nLoading\u2026")
+        self._preload_handle = workers.start_task(
+            self.ai.load_task, "load model", pool="inference",
+            on_finished=lambda summary: self._on_model_loaded(summary),
+            on_error=lambda exc: self.panel.model_label.setText(
+                f"{self.ai.package_caption()}\n\u26a0 Not loaded: {exc}"),
+        )
+
+    def _on_model_loaded(self, summary) -> None:
+        if self.draft is None:  # a draft shows the model with its own notices
+            self.panel.model_label.setText(summary.caption + "".join(f"\n\u26a0 {n}" for n in summary.notices))
+        self.message.emit(f"Model ready on {summary.device.upper()}")
+
     def cancel_draft(self) -> None:
         if self._draft_handle is not None and not self._draft_handle.done.is_set():
             self._draft_handle.cancel()
