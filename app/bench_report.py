@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         share = f"{100 * median / total:6.1f}%" if stage not in ("total", "warm_draft") and total else ""
         print(f"{stage:<12} {median:>10.1f} {min(values):>10.1f} {max(values):>10.1f} {share:>7}")
     loaded = statistics.median(r["total"] - r["model_load"] for r in runs)
-    print(f"files -> draft with heatmaps, the model already loaded (the workstation loads it once): {loaded:.1f} ms")
+    print(f"files -> draft with heatmaps, the model already loaded (the workstation loads it at launch): {loaded:.1f} ms")
     warm = statistics.median(r["warm_draft"] for r in runs)
     cold = statistics.median(r["total"] - r["heatmaps"] for r in runs)
     print(f"cold (files -> draft) / warm (draft with open sessions): {cold / warm:.1f}x")
