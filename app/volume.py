@@ -76,6 +76,25 @@ class Volume:
         steps = np.diff(offsets)
         return [(int(k), float(steps[k])) for k in np.flatnonzero(steps > GAP_FACTOR * self.spacing[0])]
 
+    def uniform_z_sources(self) -> np.ndarray:
+        """For an evenly spaced stack of planes at `spacing[0]` from the first slice to the last,
+        where they were acquired: the slice each plane shows (the nearest), or -1 for a plane more
+        than half a spacing from every slice (inside a gap). arange(Z) when the slices are evenly
+        spaced. For views that need even spacing (the 3-D view) and so show a gap as a gap."""
+        offsets = self.slice_offsets_mm
+        if offsets is None:
+            return np.arange(self.shape[0])
+        step = self.spacing[0]
+        span = offsets[-1] - offsets[0]
+        grid = offsets[0] + np.sign(span) * step * np.arange(int(round(abs(span) / step)) + 1)
+        order = np.argsort(offsets)
+        right = np.clip(np.searchsorted(offsets[order], grid), 1, len(offsets) - 1)
+        left = right - 1
+        nearer = np.where(np.abs(offsets[order][left] - grid) <= np.abs(offsets[order][right] - grid), left, right)
+        nearest = order[nearer]
+        far = np.abs(offsets[nearest] - grid) > (0.5 + SPACING_TOLERANCE) * step
+        return np.where(far, -1, nearest)
+
     def _z_mm(self, z: np.ndarray) -> np.ndarray:
         """mm along the normal from slice 0 of fractional z indices, through slice_offsets_mm."""
         return _piecewise_linear(z, np.arange(len(self.slice_offsets_mm)), self.slice_offsets_mm, self.spacing[0])

@@ -49,6 +49,7 @@ SETTLE_MS = 300  # the still frame follows this long after the last move
 # by the view's heat opacity).
 CT_COLOUR = ((-1000, (0, 0, 0)), (-600, (0.25, 0.27, 0.3)), (40, (0.55, 0.58, 0.62)), (300, (0.9, 0.88, 0.82)),
              (1500, (1, 1, 1)))
+GAP_HU = -1000  # planes inside a gap: air, which the opacity curve leaves transparent
 CT_OPACITY = ((-1000, 0.0), (-700, 0.0), (-400, 0.002), (0, 0.006), (150, 0.02), (300, 0.15), (700, 0.5),
               (1500, 0.8))
 HEAT_COLOUR = ((0.0, (0.6, 0, 0)), (0.5, (1, 0.35, 0)), (1.0, (1, 1, 0.2)))
@@ -66,6 +67,17 @@ def sample_distances(width: int, height: int, moving: bool,
 
 def _stride(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return tuple(max(1, int(np.ceil(n / MAX_VOXELS_PER_AXIS))) for n in shape)  # type: ignore[return-value]
+
+
+def _planes(array: np.ndarray, planes: np.ndarray, sy: int, sx: int, fill: float) -> np.ndarray:
+    """array[planes, ::sy, ::sx], with `fill` where a plane is -1 (inside a gap); a view, not a
+    copy, when the planes are slices at a fixed stride."""
+    step = int(planes[1] - planes[0]) if len(planes) > 1 else 1
+    if step > 0 and planes[0] >= 0 and np.array_equal(planes, planes[0] + step * np.arange(len(planes))):
+        return array[planes[0]:planes[-1] + 1:step, ::sy, ::sx]
+    out = array[np.maximum(planes, 0), ::sy, ::sx]
+    out[planes < 0] = fill
+    return out
 
 
 def _image_data(ct: np.ndarray, heat: np.ndarray, spacing_xyz: tuple[float, float, float],
@@ -160,12 +172,16 @@ class VolumeView(QWidget):
             self.update()
             return
         self._direction = np.asarray(volume.direction, dtype=np.float64)
-        sz, sy, sx = _stride(volume.shape)
-        ct = volume.voxels[::sz, ::sy, ::sx]
+        # Planes evenly spaced where the slices were acquired: a gap shows as an empty band, not
+        # as anatomy pulled together (the 2-D views mark it with a dashed line instead).
+        sources = volume.uniform_z_sources()
+        sz, sy, sx = _stride((len(sources), *volume.shape[1:]))
+        planes = sources[::sz]
+        ct = _planes(volume.voxels, planes, sy, sx, fill=GAP_HU)
         if heat is None:
             h = np.zeros(ct.shape, np.float32)
         else:
-            h = heat[::sz, ::sy, ::sx].astype(np.float32)
+            h = _planes(heat, planes, sy, sx, fill=0).astype(np.float32)
             h = h / 255.0 if heat.dtype == np.uint8 else h
         spacing = (volume.spacing[2] * sx, volume.spacing[1] * sy, volume.spacing[0] * sz)
         mapper = vtkFixedPointVolumeRayCastMapper()

@@ -122,3 +122,36 @@ def test_resizing_renders_coarse_frames_then_a_still_frame_at_the_new_size(qtbot
     qtbot.waitUntil(lambda: view.last_frame[0] == "moving", timeout=5_000)
     qtbot.waitUntil(lambda: view.last_frame[0] == "still", timeout=SETTLE_MS + 10_000)
     assert view._buffer.shape == (800, 900, 3)  # the picture shown was cast at the new size
+
+
+def test_a_gap_in_the_series_shows_as_a_gap_in_3d_not_as_anatomy_pulled_together(qtbot):
+    """Six slices missing (30 mm): the 3-D view places the rest where they were acquired, so the
+    gap is an empty band of its true height; stacked evenly the body was 30 mm short with no sign
+    of the gap."""
+    from app.volume import Volume
+    from ui.volume_view import VolumeView
+
+    whole = _phantom()  # 40 slices 5 mm apart, seen from the front, head up
+    kept = [k for k in range(40) if not 18 <= k < 24]
+    positions = np.array([[-64.0, -64.0, 5.0 * k] for k in kept])
+    gapped = Volume(whole.voxels[kept], whole.spacing, whole.origin, np.eye(3), slice_positions=positions)
+    stacked = Volume(whole.voxels[kept], whole.spacing, whole.origin, np.eye(3))  # no positions: even
+
+    view = VolumeView()
+    qtbot.addWidget(view)
+    view.resize(300, 300)
+
+    def body_rows(volume):
+        view.set_volume(volume)
+        dims = view.volume_actor.GetMapper().GetInput().GetDimensions()
+        image = view.render_image().max(axis=-1)
+        lit = (image[:, 120:180] > 40).mean(axis=1) > 0.5  # the cylinder's middle columns
+        return dims[2], np.flatnonzero(lit)
+
+    planes, rows = body_rows(gapped)
+    assert planes == 40  # 34 slices in 40 planes: the gap's 6 are empty
+    assert np.diff(rows).max() >= 8  # an empty band across the body
+    planes, even_rows = body_rows(stacked)
+    assert planes == 34 and np.diff(even_rows).max() <= 2  # the old picture: no band
+    band = np.diff(rows).max() / (rows[-1] - rows[0])
+    assert 0.08 < band < 0.25  # 30 of 195 mm

@@ -46,3 +46,13 @@ def test_the_model_input_knows_where_the_slices_were_acquired():
     assert ct_input(_volume([0.0, 5.0, 10.0, 15.0])).z_offsets_mm is None  # evenly spaced: the reference rule
     gapped = ct_input(_volume([0.0, 5.0, 10.0, 30.0, 35.0]))
     np.testing.assert_allclose(gapped.z_offsets_mm, [0.0, 5.0, 10.0, 30.0, 35.0])
+
+
+def test_evenly_spaced_planes_leave_a_gap_empty_and_change_nothing_else():
+    # what the 3-D view shows: planes every 5 mm where the slices were acquired
+    assert _volume([0.0, 5.0, 10.0, 15.0]).uniform_z_sources().tolist() == [0, 1, 2, 3]
+    assert _volume([0.0, 5.0, 10.0, 30.0, 35.0]).uniform_z_sources().tolist() == [0, 1, 2, -1, -1, -1, 3, 4]
+    # uneven by 2 % (not a gap): every plane shows a slice, each its nearest
+    assert _volume([0.0, 5.1, 10.0, 15.1, 20.0]).uniform_z_sources().tolist() == [0, 1, 2, 3, 4]
+    # one 7 mm step, under GAP_FACTOR: no empty plane either
+    assert -1 not in _volume([0.0, 5.0, 12.0, 17.0, 22.0]).uniform_z_sources()
