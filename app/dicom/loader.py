@@ -20,7 +20,7 @@ from pydicom.filereader import data_element_generator, read_dataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
-from app.dicom.geometry import analyse_spacing, slice_normal
+from app.dicom.geometry import TILT_DEGREES, analyse_spacing, shear_pixels, slice_normal
 from app.dicom.model import FileRef, SeriesInfo, SliceInfo
 from app.tasks import CancelToken, Progress, Task, run_sync
 from app.volume import Volume
@@ -364,6 +364,10 @@ def _assemble(series: SeriesInfo, out: np.ndarray, failures: dict[FileRef, str])
     first = slices[0]
     iop = first.ImageOrientationPatient
     direction = np.column_stack([iop[:3], iop[3:], slice_normal(iop)])  # type: ignore[index]
+    positions = np.array([s.ImagePositionPatient for s in slices], dtype=float)
+    if analyse_spacing(slices, series.SliceThickness).tilt_degrees > TILT_DEGREES:
+        out = _deshear(out, shear_pixels(positions, iop, first.PixelSpacing))  # type: ignore[arg-type]
+        positions = positions[0] + np.outer((positions - positions[0]) @ direction[:, 2], direction[:, 2])
     spacing_z = (
         analyse_spacing(slices, series.SliceThickness).spacing if failures else series.slice_spacing
     )
@@ -388,11 +392,24 @@ def _assemble(series: SeriesInfo, out: np.ndarray, failures: dict[FileRef, str])
         SeriesInstanceUID=series.SeriesInstanceUID,
         FrameOfReferenceUID=series.FrameOfReferenceUID,
         SOPInstanceUIDs=tuple(s.SOPInstanceUID for s in slices),
-        slice_positions=np.array([s.ImagePositionPatient for s in slices], dtype=float),
+        slice_positions=positions,
         Modality=series.Modality,
         SeriesDescription=series.SeriesDescription,
         problems=tuple(problems),
     )
+
+
+def _deshear(voxels: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Shift each slice in its plane by (rows, columns) pixels, linearly interpolated; what comes
+    in from outside the image is the lowest value of the series (air)."""
+    from scipy import ndimage
+
+    out = np.empty_like(voxels)
+    fill = float(voxels.min())
+    for k, shift in enumerate(shifts):
+        moved = ndimage.shift(voxels[k].astype(np.float32), shift, order=1, mode="constant", cval=fill)
+        out[k] = np.rint(moved) if np.issubdtype(out.dtype, np.integer) else moved
+    return out
 
 
 def load_volume(series: SeriesInfo, cancel: CancelToken | None = None) -> Volume:
