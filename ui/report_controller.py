@@ -128,16 +128,16 @@ class ReportController(QObject):
         if not self.ai_enabled or not self.ai.available or self.ai.summary is not None:
             return
         self.panel.model_label.setText(f"{self.ai.package_caption()}\nLoading\u2026")
-        self._preload_handle = workers.start_task(
+        workers.start_task(
             self.ai.load_task, "load model", pool="inference",
-            on_finished=lambda summary: self._on_model_loaded(summary),
+            on_finished=self._on_model_loaded,
             on_error=lambda exc: self.panel.model_label.setText(
                 f"{self.ai.package_caption()}\n\u26a0 Not loaded: {exc}"),
         )
 
     def _on_model_loaded(self, summary) -> None:
         if self.draft is None:  # a draft shows the model with its own notices
-            self.panel.model_label.setText(summary.caption + "".join(f"\n\u26a0 {n}" for n in summary.notices))
+            self._set_model_label(summary, summary.notices)
         self.message.emit(f"Model ready on {summary.device.upper()}")
 
     def cancel_draft(self) -> None:
@@ -233,7 +233,10 @@ class ReportController(QObject):
         if summary is not None:
             notices = [*summary.notices, *self._model_mismatch(draft),
                        *(f"Drafted on a series with a problem: {p}" for p in draft.series_problems)]
-            self.panel.model_label.setText(summary.caption + "".join(f"\n\u26a0 {n}" for n in notices))
+            self._set_model_label(summary, notices)
+
+    def _set_model_label(self, summary, notices) -> None:
+        self.panel.model_label.setText(summary.caption + "".join(f"\n\u26a0 {n}" for n in notices))
 
     def _model_mismatch(self, draft: ReportDraft) -> list[str]:
         """A notice when the restored text was drafted by another model than this draft's."""
