@@ -359,18 +359,19 @@ def _assemble(series: SeriesInfo, out: np.ndarray, failures: dict[FileRef, str])
             f"{ref}: could not be decoded ({cause}); slice dropped"
             for ref, cause in failures.items()
         ]
-        problems = [p for p in problems if "spacing" not in p and "gap" not in p]
-        problems += analyse_spacing(slices, series.SliceThickness).problems
+    geometry = analyse_spacing(slices, series.SliceThickness)  # of the slices kept
+    if failures:
+        # what the spacing analysis says, said again of the slices kept (once each)
+        problems = [p for p in problems if not any(w in p for w in ("spacing", "gap", "gantry tilt"))]
+        problems += geometry.problems
     first = slices[0]
     iop = first.ImageOrientationPatient
     direction = np.column_stack([iop[:3], iop[3:], slice_normal(iop)])  # type: ignore[index]
     positions = np.array([s.ImagePositionPatient for s in slices], dtype=float)
-    if analyse_spacing(slices, series.SliceThickness).tilt_degrees > TILT_DEGREES:
+    if geometry.tilt_degrees > TILT_DEGREES:
         out = _deshear(out, shear_pixels(positions, iop, first.PixelSpacing))  # type: ignore[arg-type]
         positions = positions[0] + np.outer((positions - positions[0]) @ direction[:, 2], direction[:, 2])
-    spacing_z = (
-        analyse_spacing(slices, series.SliceThickness).spacing if failures else series.slice_spacing
-    )
+    spacing_z = geometry.spacing if failures else series.slice_spacing
     row_spacing, column_spacing = first.PixelSpacing  # type: ignore[misc]
     log.info(
         "loaded series %s: %s voxels (%s), %d problem(s)",

@@ -116,6 +116,16 @@ def test_a_tilted_series_is_resampled_so_a_straight_structure_sits_where_it_is(t
     assert volume.voxels.dtype == np.int16 and volume.voxels.min() == -1000  # what came in is air
 
 
+def test_a_tilted_series_with_an_undecodable_slice_says_each_problem_once(tmp_path):
+    paths = write_series(tmp_path, SeriesSpec(count=10, slice_spacing=2.0, tilt_degrees=15.0))
+    series = _only_series(tmp_path)
+    paths[4].write_bytes(paths[4].read_bytes()[:-3000])  # pixel data cut short after indexing
+    volume = load_volume(series)
+    assert volume.shape[0] == 9
+    assert sum("gantry tilt" in p for p in volume.problems) == 1, volume.problems
+    assert any("could not be decoded" in p for p in volume.problems)
+
+
 def test_two_acquisitions_at_the_same_positions_are_split(tmp_path):
     study = SeriesSpec().StudyInstanceUID
     common = {"count": 10, "StudyInstanceUID": study, "SeriesInstanceUID": "1.2.3.4.5"}
