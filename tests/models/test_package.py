@@ -113,6 +113,21 @@ def test_fp16_graphs_run_attention_softmax_in_half_precision(tiny_package, manif
     assert sum(node.op_type == "Cast" for node in graph.node) <= 8
 
 
+def test_the_cuda_graph_decoder_moves_no_data_to_split_or_join_heads(tiny_package, manifest):
+    # One token a step, so heads split and join by reshapes: the `paper` step had 36 Transpose
+    # kernels (H200 profile). What is left transposes a matrix product's second operand, which
+    # ONNX Runtime folds into the product (FusedMatMul) when it loads the graph.
+    graph = onnx.load(str(tiny_package / manifest["graphs"]["decoder_static"]["fp16"])).graph
+    consumers = {}
+    for node in graph.node:
+        for position, name in enumerate(node.input):
+            consumers.setdefault(name, []).append((node.op_type, position))
+    transposes = [node for node in graph.node if node.op_type == "Transpose"]
+    for node in transposes:
+        assert consumers[node.output[0]] == [("MatMul", 1)], (node.name, consumers[node.output[0]])
+    assert len(transposes) == 2 * manifest["architecture"]["text_layers"]  # self and cross keys
+
+
 def test_vision_outputs_have_documented_shapes(manifest, vision_ort):
     arch = manifest["architecture"]
     layers, heads = arch["text_layers"], arch["text_heads"]
