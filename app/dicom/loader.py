@@ -407,9 +407,13 @@ def _deshear(voxels: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 
     out = np.empty_like(voxels)
     fill = float(voxels.min())
-    for k, shift in enumerate(shifts):
-        moved = ndimage.shift(voxels[k].astype(np.float32), shift, order=1, mode="constant", cval=fill)
+
+    def one(k: int) -> None:  # scipy releases the GIL: slices in parallel
+        moved = ndimage.shift(voxels[k].astype(np.float32), shifts[k], order=1, mode="constant", cval=fill)
         out[k] = np.rint(moved) if np.issubdtype(out.dtype, np.integer) else moved
+
+    with ThreadPoolExecutor(LOAD_THREADS, thread_name_prefix="dicom-deshear") as pool:
+        list(pool.map(one, range(len(shifts))))
     return out
 
 
