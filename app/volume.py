@@ -85,13 +85,9 @@ class Volume:
         if offsets is None:
             return np.arange(self.shape[0])
         step = self.spacing[0]
-        span = offsets[-1] - offsets[0]
-        grid = offsets[0] + np.sign(span) * step * np.arange(int(round(abs(span) / step)) + 1)
-        order = np.argsort(offsets)
-        right = np.clip(np.searchsorted(offsets[order], grid), 1, len(offsets) - 1)
-        left = right - 1
-        nearer = np.where(np.abs(offsets[order][left] - grid) <= np.abs(offsets[order][right] - grid), left, right)
-        nearest = order[nearer]
+        grid = offsets[0] + step * np.arange(int(round((offsets[-1] - offsets[0]) / step)) + 1)
+        # between two slices the fractional index grows with the distance: rounding it is the nearer
+        nearest = np.clip(np.rint(self._z_index(grid)), 0, len(offsets) - 1).astype(int)
         far = np.abs(offsets[nearest] - grid) > (0.5 + SPACING_TOLERANCE) * step
         return np.where(far, -1, nearest)
 
