@@ -20,7 +20,7 @@ from pydicom.filereader import data_element_generator, read_dataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
-from app.dicom.geometry import TILT_DEGREES, analyse_spacing, shear_pixels, slice_normal
+from app.dicom.geometry import TILT_DEGREES, analyse_spacing, shear_mm, shear_pixels, slice_normal
 from app.dicom.model import FileRef, SeriesInfo, SliceInfo
 from app.tasks import CancelToken, Progress, Task, run_sync
 from app.volume import Volume
@@ -370,7 +370,7 @@ def _assemble(series: SeriesInfo, out: np.ndarray, failures: dict[FileRef, str])
     positions = np.array([s.ImagePositionPatient for s in slices], dtype=float)
     if geometry.tilt_degrees > TILT_DEGREES:
         out = _deshear(out, shear_pixels(positions, iop, first.PixelSpacing))  # type: ignore[arg-type]
-        positions = positions[0] + np.outer((positions - positions[0]) @ direction[:, 2], direction[:, 2])
+        positions = positions - shear_mm(positions, direction[:, 2])  # on the line along the normal
     spacing_z = geometry.spacing if failures else series.slice_spacing
     row_spacing, column_spacing = first.PixelSpacing  # type: ignore[misc]
     log.info(
