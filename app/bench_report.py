@@ -35,7 +35,7 @@ def one_run(path: str, series: str | None, model_dir: Path, device: str) -> tupl
     from inference.runtime import ReportRuntime
 
     t0 = time.perf_counter()
-    volume, _ = load_series_volume(path, series)
+    volume, _, _ = load_series_volume(path, series)
     t1 = time.perf_counter()
     runtime = ReportRuntime.load(model_dir, device=device)
     t2 = time.perf_counter()

@@ -26,6 +26,7 @@ from app.export.key_images import blend_heatmap, window_rgb
 from app.tasks import Cancelled, Progress, run_sync
 
 MAX_PNGS = 6
+MAX_UNREAD_LISTED = 10  # in report.txt; report.json lists all
 # zlib level 3 with Pillow's adaptive row filters: a 512 x 512 heatmap PNG in 27 ms and 259 KB,
 # against 50 ms and 268 KB for the hand-written writer used before (level 6, no filters) and
 # 69 ms and 287 KB for Pillow's default level (same slice, median of 5).
@@ -47,16 +48,20 @@ def resolve_model_dir(model: Path | None) -> Path | None:
     return model if model is not None else paths.default_model_dir()
 
 
-def load_series_volume(path: str, series_uid: str | None) -> tuple[Any, str]:
-    """(Volume, reason the series was chosen); raises ValueError with a readable message."""
+def load_series_volume(path: str, series_uid: str | None) -> tuple[Any, str, list[str]]:
+    """(Volume, reason the series was chosen, "file: cause" of each DICOM file under `path` that
+    could not be read: a slice of this series may be among them; files that are no DICOM at all,
+    such as a README, are not counted); raises ValueError with a readable message."""
     from app.dicom import LoadError, choose_series, index_sources, load_volume
 
     index = index_sources([path])
     choice = choose_series(index, series_uid)
+    unread = [f"{problem.file}: {problem.cause}" for problem in index.problems if not problem.not_dicom]
     if choice.series is None:
-        raise ValueError(f"no series to draft a report for: {choice.reason}")
+        raise ValueError(f"no series to draft a report for: {choice.reason}"
+                         + (f" ({len(unread)} file(s) could not be read, first {unread[0]})" if unread else ""))
     try:
-        return load_volume(choice.series), choice.reason
+        return load_volume(choice.series), choice.reason, unread
     except LoadError as exc:
         raise ValueError(f"the chosen series could not be loaded: {exc}") from exc
 
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         runtime = ReportRuntime.load(model_dir, device=args.device)  # a bad package fails first
         t1 = time.perf_counter()
-        volume, reason = load_series_volume(args.path, args.series)
+        volume, reason, unread = load_series_volume(args.path, args.series)
         t2 = time.perf_counter()
         progress = not args.json and sys.stderr.isatty()  # no carriage-return lines in logs and pipes
         draft = run_sync(draft_report_task(volume, runtime), _print_progress if progress else None)
@@ -97,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     extra = {"model_load": 1000 * (t1 - t0), "series_load": 1000 * (t2 - t1), "total": 1000 * (t3 - t0)}
     notes = {head.name: head_note(head) for head in runtime.package.diagnosis_heads}
-    outputs = write_outputs(draft, volume, args.out, reason, extra, notes)
+    outputs = write_outputs(draft, volume, args.out, reason, extra, notes, unread)
     if args.json:
         print(json.dumps(outputs, indent=2))
     else:
@@ -111,9 +116,10 @@ def _print_progress(progress: Progress) -> None:
 
 
 def write_outputs(draft: ReportDraft, volume: Any, out: Path, reason: str, extra_ms: dict[str, float],
-                  diagnosis_notes: dict[str, str] | None = None) -> dict[str, Any]:
+                  diagnosis_notes: dict[str, str] | None = None, unread: list[str] | None = None) -> dict[str, Any]:
     """Write report.txt, report.json and PNGs into `out`; return the JSON written.
-    `diagnosis_notes`: per head, how far its probabilities can be trusted (ai_service.head_note)."""
+    `diagnosis_notes`: per head, how far its probabilities can be trusted (ai_service.head_note);
+    `unread`: the files of the input that could not be read ("file: cause")."""
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     pngs = write_heatmap_pngs(draft, volume.voxels, out)
@@ -124,6 +130,7 @@ def write_outputs(draft: ReportDraft, volume: Any, out: Path, reason: str, extra
     data["pngs"] = [p.name for p in pngs]
     if diagnosis_notes:
         data["diagnosis_notes"] = diagnosis_notes
+    data["files_not_read"] = list(unread or [])
     (out / "report.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
     (out / "report.txt").write_text(format_report(data), encoding="utf-8")
     return data
@@ -140,6 +147,11 @@ def format_report(data: dict[str, Any]) -> str:
     lines += [f"Notice: {n}" for n in data["notices"]]
     lines += [f"\u26a0 {c}" for c in data.get("checks", [])]
     lines += [f"\u26a0 Series: {p}" for p in data.get("series_problems", [])]
+    unread = data.get("files_not_read", [])
+    if unread:
+        lines.append(f"\u26a0 {len(unread)} file(s) could not be read (a slice of this series may be among them):")
+        lines += [f"    {u}" for u in unread[:MAX_UNREAD_LISTED]]
+        lines += [f"    ... and {len(unread) - MAX_UNREAD_LISTED} more (all in report.json)"] * (len(unread) > MAX_UNREAD_LISTED)
     lines += ["", "FINDINGS:", data["findings"] or "(none)", "", "IMPRESSION:", data["impression"] or "(none)", "",
               "Diagnosis:"]
     for head, probabilities in data["diagnosis"].items():

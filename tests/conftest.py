@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -14,6 +16,7 @@ import pytest
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("QT_QUICK_BACKEND", "software")
 _session_home = Path(tempfile.mkdtemp(prefix="medmpt-test-home-"))
+atexit.register(shutil.rmtree, _session_home, ignore_errors=True)  # each run left one behind
 os.environ["MEDMPT_DATA_DIR"] = str(_session_home / "data")
 os.environ["MEDMPT_LOG_DIR"] = str(_session_home / "log")
 

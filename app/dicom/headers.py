@@ -33,7 +33,7 @@ from pydicom.uid import (
 from pydicom.valuerep import VR
 from pydicom.values import convert_value
 
-from app.dicom.model import FileRef, SliceInfo
+from app.dicom.model import NOT_DICOM, FileRef, SliceInfo
 from app.phi import IDENTIFYING_KEYWORDS, register_identifiers
 
 HEADER_PREFIX = 64 * 1024
@@ -159,11 +159,11 @@ def _parse(data: bytes) -> tuple[Dataset, int]:
         ds = pydicom.dcmread(buffer, **options)
     except InvalidDicomError:
         if not _looks_like_raw_dataset(data):
-            raise HeaderError("not a DICOM file") from None
+            raise HeaderError(NOT_DICOM) from None
         buffer = io.BytesIO(data)
         ds = pydicom.dcmread(buffer, force=True, **options)
         if "SOPInstanceUID" not in ds:
-            raise HeaderError("not a DICOM file") from None
+            raise HeaderError(NOT_DICOM) from None
     return ds, buffer.tell()
 
 

@@ -73,12 +73,20 @@ class FileRef:
         return io.BytesIO(self.read())
 
 
+NOT_DICOM = "not a DICOM file"  # the cause of a FileProblem for a file that is no DICOM at all
+
+
 @dataclass(frozen=True)
 class FileProblem:
     """A file (or one image of it) that cannot be used, and why."""
 
     file: str
     cause: str
+
+    @property
+    def not_dicom(self) -> bool:
+        """The file is no DICOM at all (a README, an annotation, a thumbnail), not a damaged one."""
+        return self.cause == NOT_DICOM
 
 
 @dataclass

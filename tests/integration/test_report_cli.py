@@ -134,3 +134,22 @@ def test_draft_task_binds_uids_and_cancels(real_series_dir: Path, package_dir: P
                 token.cancel()
     # the shared runtime still drafts the same report after a cancelled draft
     assert run_sync(draft_report_task(volume, runtime)).result.text == first.result.text
+
+
+def test_a_file_that_cannot_be_read_is_listed_with_the_draft(real_series_dir: Path, package_dir: Path,
+                                                             tmp_path: Path, capsys) -> None:
+    """A damaged file beside the series: the draft is still made, and the printed report and
+    report.json name the file and why, since it may have been one of this series' slices."""
+    import shutil
+
+    folder = tmp_path / "series"
+    shutil.copytree(real_series_dir, folder)
+    victim = sorted(folder.glob("*.dcm"))[10]
+    victim.write_bytes(b"\x00" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\xff\xff" + b"\x07" * 40)
+    out = tmp_path / "out"
+    assert cli.main(["report", str(folder), "--model", str(package_dir), "--device", "cpu", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["files_not_read"]) == 1 and victim.name in report["files_not_read"][0]
+    assert "\u26a0 1 file(s) could not be read" in printed and victim.name in printed
+    assert report["sentences"], "the draft is still made"

@@ -25,7 +25,7 @@ def both():
     from inference.preprocess import preprocess
 
     package = load_package(PACKAGE)
-    volume, _ = load_series_volume(str(DEMO), None)
+    volume, _, _ = load_series_volume(str(DEMO), None)
     pixels = preprocess(ct_input(volume), package.preprocessing).pixel_values
     tokens = package.manifest["tokens"]
     results = {}

@@ -38,7 +38,7 @@ def setup():
     from inference.preprocess import preprocess
 
     package = load_package(PACKAGE)
-    volume, _ = load_series_volume(str(DEMO), None)
+    volume, _, _ = load_series_volume(str(DEMO), None)
     pixels = preprocess(ct_input(volume), package.preprocessing).pixel_values
     vision = GraphSession(package.graph_path("vision", "fp16"), "cpu", threads=2)
     vision.use_binding = True
