@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="slice encoder patch (16: a 14 x 14 grid as the paper; 32: 7 x 7, four times cheaper)")
     parser.add_argument("--vision-width", type=int, default=defaults.vision_width,
                         help="slice encoder width (a multiple of 32; 64 by default: CPU training time)")
+    parser.add_argument("--patch-stem", choices=("linear", "conv"), default=defaults.patch_stem,
+                        help="slice encoder patch embedding: linear (the paper's) or conv (a convolutional "
+                             "stem down to the same grid; finds small objects better)")
     parser.add_argument("--paste-share", type=float, default=PASTE_SHARE,
                         help="stage zero: share of slices given a pasted synthetic nodule (0 = none)")
     parser.add_argument("--slice-encoder", type=Path, default=None, metavar="PACKAGE",
@@ -76,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> TrainSettings:
     return TrainSettings(cases=args.cases, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, threads=args.threads, max_minutes=args.max_minutes,
-                         patch_size=args.patch_size, vision_width=args.vision_width)
+                         patch_size=args.patch_size, vision_width=args.vision_width,
+                         patch_stem=args.patch_stem)
 
 
 def _check(args: argparse.Namespace) -> str | None:
@@ -87,7 +91,7 @@ def _check(args: argparse.Namespace) -> str | None:
     if args.epochs < 0 or args.batch_size < 1 or args.workers < 1 or args.pretrain_steps < 0:
         return "--batch-size and --workers must be positive, --epochs and --pretrain-steps not negative"
     try:
-        phantom_config(1, args.patch_size, args.vision_width)  # the one place that knows the valid widths
+        phantom_config(1, args.patch_size, args.vision_width, args.patch_stem)  # the one place that knows the valid widths
     except ValueError as exc:
         return f"--vision-width: {exc}"
     if args.finetune_dropout is not None and not 0.0 <= args.finetune_dropout < 1.0:

@@ -19,19 +19,21 @@ from models.medmpt.tokenizer import BUILTIN_CORPUS, train_wordpiece
 RANDOM_LABEL = "random weights, for tests only"
 
 
-def random_model_and_tokenizer(config: str = "tiny", seed: int = 0) -> tuple[MedMPTReportModel, Tokenizer]:
-    """The seeded random-weight model and built-in-corpus tokenizer of `make_random_package`."""
+def random_model_and_tokenizer(config: str = "tiny", seed: int = 0, **overrides) -> tuple[MedMPTReportModel, Tokenizer]:
+    """The seeded random-weight model and built-in-corpus tokenizer of `make_random_package`
+    (`overrides`: configuration fields replaced, e.g. patch_stem="conv")."""
     tokenizer = train_wordpiece(BUILTIN_CORPUS, vocab_size=2000)
-    model = build_model(get_config(config, vocab_size=tokenizer.get_vocab_size()), seed=seed)
+    model = build_model(get_config(config, vocab_size=tokenizer.get_vocab_size(), **overrides), seed=seed)
     return model, tokenizer
 
 
-def make_random_package(out_dir: Path, config: str = "tiny", seed: int = 0) -> Path:
+def make_random_package(out_dir: Path, config: str = "tiny", seed: int = 0, fp16: bool = True,
+                        **overrides) -> Path:
     """Build a seeded random-weight model and tokenizer and export a full package (fp32 + fp16).
 
     `out_dir` may be new, empty or an earlier package (replaced). Takes a few seconds.
     """
-    model, tokenizer = random_model_and_tokenizer(config, seed)
+    model, tokenizer = random_model_and_tokenizer(config, seed, **overrides)
     today = _dt.date.today().isoformat()
     info = PackageInfo(
         name=f"medmpt-{config}-random", version="0.0.0",
@@ -42,4 +44,4 @@ def make_random_package(out_dir: Path, config: str = "tiny", seed: int = 0) -> P
         provenance=f"models.testing.make_random_package(config={config!r}, seed={seed}) on {today}; "
                    "tokenizer trained on the built-in English report corpus",
     )
-    return write_package(model, tokenizer, Path(out_dir), info, overwrite=True)
+    return write_package(model, tokenizer, Path(out_dir), info, fp16=fp16, overwrite=True)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 # Architecture fields that the model package manifest records (docs/model-package.md).
 MANIFEST_FIELDS = (
-    "config_name", "image_size", "patch_size", "num_slices", "vision_width", "vision_depth",
+    "config_name", "image_size", "patch_size", "patch_stem", "num_slices", "vision_width", "vision_depth",
     "vision_heads", "vision_mlp", "fusion_layers", "fusion_heads", "fusion_ffn", "text_width",
     "text_layers", "text_heads", "text_ffn", "vocab_size", "max_positions",
 )
@@ -34,6 +34,11 @@ class MedMPTConfig:
     config_name: str = "paper"
     image_size: int = 224
     patch_size: int = 16
+    # "linear": the paper's patch projection (one convolution, kernel = stride = patch size);
+    # "conv": a convolutional stem (3 x 3 convolutions of stride 2 down to the patch grid, then a
+    # 1 x 1 projection; Xiao et al. 2021, "Early convolutions help transformers see better"),
+    # for small slice encoders that must find objects a few pixels wide. Same tokens, same grid.
+    patch_stem: str = "linear"
     num_slices: int = 32
     vision_width: int = 768
     vision_depth: int = 12

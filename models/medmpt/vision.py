@@ -30,14 +30,41 @@ def sincos_pos_embed_2d(width: int, grid: int) -> torch.Tensor:
     return torch.cat([torch.zeros(1, width, dtype=torch.float64), table]).float()
 
 
+STEM_CHANNELS = (16, 32, 64, 128, 256)  # of the convolutional stem's stride-2 stages, in order
+
+
 class PatchEmbed(nn.Module):
-    """Non-overlapping patch projection (conv kernel = stride = patch size)."""
+    """Image -> patch tokens (N, grid * grid, D).
+
+    `patch_stem` "linear": the paper's non-overlapping projection (conv kernel = stride = patch
+    size). "conv": log2(patch size) 3 x 3 stride-2 convolutions with GELU (STEM_CHANNELS), then
+    a 1 x 1 projection to the width: each token then sees a slightly larger, overlapping field
+    and the stem's filters find small round objects wherever they lie in the patch.
+    """
 
     def __init__(self, config: MedMPTConfig) -> None:
         super().__init__()
-        self.proj = nn.Conv2d(3, config.vision_width, config.patch_size, config.patch_size)
+        if config.patch_stem == "linear":
+            self.stem = None
+            self.proj = nn.Conv2d(3, config.vision_width, config.patch_size, config.patch_size)
+            return
+        if config.patch_stem != "conv":
+            raise ValueError(f"unknown patch stem {config.patch_stem!r} (linear or conv)")
+        stages = int(math.log2(config.patch_size))
+        if 2 ** stages != config.patch_size or stages > len(STEM_CHANNELS):
+            raise ValueError(f"a convolutional stem needs a patch size of 2 .. {2 ** len(STEM_CHANNELS)}, "
+                             f"a power of two, not {config.patch_size}")
+        layers: list[nn.Module] = []
+        channels = 3
+        for out in STEM_CHANNELS[:stages]:
+            layers += [nn.Conv2d(channels, out, 3, stride=2, padding=1), nn.GELU()]
+            channels = out
+        self.stem = nn.Sequential(*layers)
+        self.proj = nn.Conv2d(channels, config.vision_width, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stem is not None:
+            x = self.stem(x)
         return self.proj(x).flatten(2).transpose(1, 2)
 
 

@@ -130,7 +130,9 @@ def _encoder_shape(state: dict) -> str:
     c = state.get("config") or {}
     if not {"vision_width", "vision_depth", "vision_heads"} <= c.keys():
         return ""
-    return f"{c['vision_width']} wide, {c['vision_depth']} layers, {c['vision_heads']} heads; "
+    stem = ("a convolutional stem (3 x 3 stride-2 convolutions, then 1 x 1) before the transformer; "
+            if c.get("patch_stem") == "conv" else "")
+    return f"{c['vision_width']} wide, {c['vision_depth']} layers, {c['vision_heads']} heads; {stem}"
 
 
 def _encoder_source_lines(e: dict, continued: bool = False) -> list[str]:

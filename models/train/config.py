@@ -30,14 +30,15 @@ HELD_OUT_BASE = 10_000_000
 EVALUATION_SEED, CALIBRATION_SEED, MIN_CALIBRATION_STUDIES = 0, 1, 20
 
 
-def phantom_config(vocab_size: int, patch_size: int = 32, vision_width: int = 64) -> MedMPTConfig:
+def phantom_config(vocab_size: int, patch_size: int = 32, vision_width: int = 64,
+                   patch_stem: str = "linear") -> MedMPTConfig:
     """TINY with a narrower ViT (`vision_width`, 32 per attention head, MLP and fusion FFN four
-    times as wide), the tokenizer's vocabulary and a `patch_size` patch (32: a 7 x 7 grid; 16:
-    14 x 14 as the paper)."""
+    times as wide), the tokenizer's vocabulary, a `patch_size` patch (32: a 7 x 7 grid; 16:
+    14 x 14 as the paper) and its `patch_stem` (models.medmpt.vision.PatchEmbed)."""
     if vision_width < 32 or vision_width % 32:
         raise ValueError(f"the slice encoder's width must be a positive multiple of 32 (its head size), got {vision_width}")
     return replace(
-        TINY, config_name="tiny-phantom", patch_size=patch_size, vision_width=vision_width, vision_depth=4,
+        TINY, config_name="tiny-phantom", patch_size=patch_size, patch_stem=patch_stem, vision_width=vision_width, vision_depth=4,
         vision_heads=vision_width // 32, vision_mlp=4 * vision_width, fusion_ffn=4 * vision_width,
         text_width=192, text_layers=2,
         text_heads=4, text_ffn=768, vocab_size=vocab_size, dropout=0.0,
@@ -66,4 +67,5 @@ class TrainSettings:
     checkpoint_every: int = 25
     patch_size: int = 32  # of the slice encoder (phantom_config)
     vision_width: int = 64  # of the slice encoder (phantom_config)
+    patch_stem: str = "linear"  # of the slice encoder (phantom_config)
     max_minutes: float | None = None  # wall budget; the LR schedule follows the larger of step and time progress

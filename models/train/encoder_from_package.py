@@ -22,7 +22,9 @@ from models.medmpt.model import MedMPTReportModel
 
 PREFIX = "model.vision_encoder_q."
 SCOPE = "/vision_encoder_q/"
-SHAPE_FIELDS = ("image_size", "patch_size", "vision_width", "vision_depth", "vision_heads", "vision_mlp")
+SHAPE_FIELDS = ("image_size", "patch_size", "patch_stem", "vision_width", "vision_depth", "vision_heads",
+                "vision_mlp")
+DEFAULTS = {"patch_stem": "linear"}  # packages written before the field existed
 
 
 def slice_encoder_weights(vision_graph: Path) -> dict[str, torch.Tensor]:
@@ -43,7 +45,9 @@ def slice_encoder_weights(vision_graph: Path) -> dict[str, torch.Tensor]:
         _, found, path = node.name.partition(SCOPE)
         if not found:
             continue
-        module = ".".join(path.split("/")[:-1])
+        scopes = path.split("/")[:-1]  # a Sequential adds its own scope: stem/stem.0 is stem.0
+        module = ".".join(p for i, p in enumerate(scopes)
+                          if not (i + 1 < len(scopes) and scopes[i + 1].startswith(p + ".")))
         for position, name in enumerate(node.input):
             if name not in values:
                 continue
@@ -67,10 +71,9 @@ def load_slice_encoder(model: MedMPTReportModel, package: Path) -> dict:
     verified = load_package(package)
     architecture = verified.manifest["architecture"]
     for field in SHAPE_FIELDS:
-        ours = getattr(model.config, field)
-        if architecture.get(field) != ours:
-            raise ValueError(f"{package}: the package's slice encoder has {field} {architecture.get(field)}, "
-                             f"this training run {ours}")
+        ours, theirs = getattr(model.config, field), architecture.get(field, DEFAULTS.get(field))
+        if theirs != ours:
+            raise ValueError(f"{package}: the package's slice encoder has {field} {theirs}, this training run {ours}")
     graph = verified.graph_path("vision", "fp32")
     state = slice_encoder_weights(graph)
     expected = model.vision_encoder_q.state_dict()

@@ -73,7 +73,7 @@ class Trainer:
         seed_everything(settings.seed, settings.threads)
         self.tokenizer = build_tokenizer(settings.seed)
         self.model: MedMPTReportModel = build_model(phantom_config(self.tokenizer.get_vocab_size(), settings.patch_size,
-                                                                   settings.vision_width),
+                                                                   settings.vision_width, settings.patch_stem),
                                                      settings.seed)
         self.cache = StudyCache(cache_dir or self.work / "cache", training_seeds(settings.cases, settings.seed))
         self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=settings.lr,
