@@ -151,7 +151,8 @@ def format_report(data: dict[str, Any]) -> str:
     if unread:
         lines.append(f"\u26a0 {len(unread)} file(s) could not be read (a slice of this series may be among them):")
         lines += [f"    {u}" for u in unread[:MAX_UNREAD_LISTED]]
-        lines += [f"    ... and {len(unread) - MAX_UNREAD_LISTED} more (all in report.json)"] * (len(unread) > MAX_UNREAD_LISTED)
+        if len(unread) > MAX_UNREAD_LISTED:
+            lines.append(f"    ... and {len(unread) - MAX_UNREAD_LISTED} more (all in report.json)")
     lines += ["", "FINDINGS:", data["findings"] or "(none)", "", "IMPRESSION:", data["impression"] or "(none)", "",
               "Diagnosis:"]
     for head, probabilities in data["diagnosis"].items():

@@ -18,13 +18,14 @@ import torch
 from onnx import numpy_helper
 
 from inference.package import load_package
+from models.medmpt.config import MedMPTConfig
 from models.medmpt.model import MedMPTReportModel
 
 PREFIX = "model.vision_encoder_q."
 SCOPE = "/vision_encoder_q/"
 SHAPE_FIELDS = ("image_size", "patch_size", "patch_stem", "vision_width", "vision_depth", "vision_heads",
                 "vision_mlp")
-DEFAULTS = {"patch_stem": "linear"}  # packages written before the field existed
+DEFAULTS = {"patch_stem": MedMPTConfig.patch_stem}  # packages written before the field existed
 
 
 def slice_encoder_weights(vision_graph: Path) -> dict[str, torch.Tensor]:
