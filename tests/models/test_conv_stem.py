@@ -79,3 +79,18 @@ def test_a_conv_stem_encoder_is_read_back_whole_and_only_into_a_conv_stem_model(
     linear, _ = random_model_and_tokenizer("tiny", seed=1)
     with pytest.raises(ValueError, match="patch_stem conv, this training run linear"):
         load_slice_encoder(linear, conv_package)
+
+
+def test_a_package_from_before_the_stem_field_is_read_as_the_papers_linear_projection(random_package, tmp_path):
+    import shutil
+
+    package = tmp_path / "old"
+    shutil.copytree(random_package, package)
+    manifest = json.loads((package / "manifest.json").read_text())
+    del manifest["architecture"]["patch_stem"]
+    (package / "manifest.json").write_text(json.dumps(manifest))
+    linear, _ = random_model_and_tokenizer("tiny", seed=1)
+    assert load_slice_encoder(linear, package)["package"] == "medmpt-tiny-random"
+    conv, _ = random_model_and_tokenizer("tiny", seed=1, patch_stem="conv")
+    with pytest.raises(ValueError, match="patch_stem linear, this training run conv"):
+        load_slice_encoder(conv, package)
