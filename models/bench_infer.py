@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from models.export.package import PackageInfo, write_package
-from models.medmpt.config import CONFIGS, MedMPTConfig, get_config
+from models.medmpt.config import CONFIGS, RELEVANCE_METHODS, MedMPTConfig, get_config
 from models.medmpt.generate import beam_full_prefix
 from models.medmpt.model import MedMPTReportModel, build_model
 from models.medmpt.tokenizer import BUILTIN_CORPUS, from_vocab_file, train_wordpiece
@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch and ORT")
     parser.add_argument("--peak-tflops", type=float, default=None, help="device peak for the utilisation line")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--patch-relevance", choices=RELEVANCE_METHODS, default="rollout",
+                        help="the package's in-plane heatmap (ours, (b) and (c)): attention rollout, or the "
+                             "last block's CLS attention with every block's attention fused")
     parser.add_argument("--keep-package", metavar="DIR", type=Path, default=None,
                         help="also keep the exported random-weight package in DIR (new or empty), "
                              "e.g. for `medmpt bench report --model DIR`")
@@ -89,11 +92,13 @@ def _tokenizer(config: MedMPTConfig, folder: Path):
     return from_vocab_file(vocab)
 
 
-def build_bench_package(config_name: str, seed: int, folder: Path, fp16: bool) -> tuple[MedMPTReportModel, Path, int]:
+def build_bench_package(config_name: str, seed: int, folder: Path, fp16: bool,
+                        patch_relevance: str = "rollout") -> tuple[MedMPTReportModel, Path, int]:
     """Random model of `config_name`, exported to a package in `folder`; returns model, path, BOS."""
     probe = get_config(config_name)
     tokenizer = _tokenizer(probe, folder)
-    model = build_model(get_config(config_name, vocab_size=tokenizer.get_vocab_size()), seed=seed)
+    model = build_model(get_config(config_name, vocab_size=tokenizer.get_vocab_size(),
+                                   patch_relevance=patch_relevance), seed=seed)
     info = PackageInfo(name=f"bench-{config_name}", version="0.0.0", display_name="benchmark",
                        label="random weights, for benchmarks only", intended_use="benchmark",
                        licence="n/a", provenance=f"medmpt bench infer, seed {seed}")
@@ -274,7 +279,8 @@ def report(config: MedMPTConfig, a: PathTimes, b: PathTimes, args, ort_device: s
            c: PathTimes | None = None) -> None:
     """Print the comparison table, ratios and vision utilisation."""
     print(f"medmpt bench infer: config {config.config_name}, device {args.device} (ORT on {ort_device}), "
-          f"beam {args.beams}, {args.steps} steps, threads {args.threads or 'default'}")
+          f"beam {args.beams}, {args.steps} steps, threads {args.threads or 'default'}, "
+          f"patch relevance {config.patch_relevance}")
     print(f"{'':34}{'(a) torch, no cache':>22}{'(b) ORT, KV cache':>20}{'ratio a/b':>11}")
     rows = [("vision ms per scan", a.vision_ms, b.vision_ms),
             ("decoder ms per token", a.token_ms, b.token_ms),
@@ -315,7 +321,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="medmpt-bench-") as tmp:
         started = time.perf_counter()
-        model, package, bos = build_bench_package(args.config, args.seed, Path(tmp), fp16=args.device == "cuda")
+        model, package, bos = build_bench_package(args.config, args.seed, Path(tmp), fp16=args.device == "cuda",
+                                                  patch_relevance=args.patch_relevance)
         print(f"built and exported the random {args.config} package in {time.perf_counter() - started:.1f} s")
         if kept:
             shutil.copytree(package, kept, dirs_exist_ok=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from models.convert import Conversion, ConversionError, convert_state_dict, load_checkpoint
 from models.export.package import PackageInfo, sha256_file, write_package
-from models.medmpt.config import CONFIGS
+from models.medmpt.config import CONFIGS, RELEVANCE_METHODS, get_config
 from models.medmpt.tokenizer import from_vocab_file
 
 LICENCE = ("MedMPT pretrained weights (Ma et al., Nat. Biomed. Eng. 2025): released by the "
@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocab", type=Path, required=True, help="BERT vocab.txt of the checkpoint")
     parser.add_argument("--out", type=Path, required=True, help="package folder to write")
     parser.add_argument("--config", choices=sorted(CONFIGS), default="paper", help="model sizes (default paper)")
+    parser.add_argument("--patch-relevance", choices=RELEVANCE_METHODS, default="rollout",
+                        help="the in-plane heatmap: attention rollout (default) or the last block's CLS "
+                             "attention, whose vision graph runs fused attention (faster on a GPU)")
     parser.add_argument("--name", default="medmpt-official", help="package name")
     parser.add_argument("--version", default="1.0.0", help="package version")
     parser.add_argument("--force", action="store_true", help="replace a package already in --out")
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         state = load_checkpoint(args.checkpoint, trust_pickle=args.trust_pickle)
-        conversion = convert_state_dict(state, args.config)
+        conversion = convert_state_dict(state, get_config(args.config, patch_relevance=args.patch_relevance))
         tokenizer = from_vocab_file(args.vocab, lowercase=True)
         if tokenizer.get_vocab_size() != conversion.model.config.vocab_size:
             raise ConversionError(f"{args.vocab.name} has {tokenizer.get_vocab_size()} tokens but the "

@@ -6,6 +6,7 @@ lengths dynamic. Must not import app, ui or inference.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from onnx_ir.passes.common import TopologicalSortPass
 from onnxruntime.transformers.float16 import convert_float_to_float16
 from onnxruntime.transformers.optimizer import optimize_model
 
+from models.export.fused_vision import fused_attention
 from models.medmpt.model import MedMPTReportModel, VisionGraph, decoder_step, static_decoder_step
 
 OPSET = 17
@@ -55,7 +57,10 @@ def export_vision(model: MedMPTReportModel, path: Path) -> Path:
     axes = {"pixel_values": {0: "batch"}}
     for name in outputs:
         axes[name] = {1: "batch"} if name.startswith("cross_") else {0: "batch"}
-    return _export(graph, (pixels,), path, ["pixel_values"], outputs, axes)
+    # Fused attention wherever no block's full attention probabilities are needed.
+    fused = fused_attention(model) if config.patch_relevance == "cls-attention" else contextlib.nullcontext()
+    with fused:
+        return _export(graph, (pixels,), path, ["pixel_values"], outputs, axes)
 
 
 def export_decoder(model: MedMPTReportModel, path: Path) -> Path:

@@ -12,7 +12,7 @@ from torch import nn
 
 from models.medmpt.config import MedMPTConfig, get_config
 from models.medmpt.decoder import DecoderStep, StaticDecoderStep, TextDecoder, cross_keys_values
-from models.medmpt.vision import SliceEncoder, SliceFusion, attention_rollout
+from models.medmpt.vision import SliceEncoder, SliceFusion, patch_relevance
 
 REPORT_PREFIXES = ("vision_encoder_q.", "vision_fusion_q.", "vision_to_text.", "text_decoder.")
 
@@ -39,13 +39,13 @@ class MedMPTReportModel(nn.Module):
         )
 
     def encode(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(B, S, 3, H, W) -> slice tokens, scan embedding, memory, rollout maps, head logits."""
+        """(B, S, 3, H, W) -> slice tokens, scan embedding, memory, patch relevance, head logits."""
         b, s = pixel_values.shape[:2]
         flat = pixel_values.reshape(b * s, *pixel_values.shape[2:])
         slice_embeddings, maps = self.vision_encoder_q(flat)
         scan, tokens = self.vision_fusion_q(slice_embeddings.reshape(b, s, -1))
         grid = self.config.grid
-        relevance = attention_rollout(maps, tokens=grid * grid + 1).reshape(b, s, grid, grid)
+        relevance = patch_relevance(maps, self.config.patch_relevance, tokens=grid * grid + 1).reshape(b, s, grid, grid)
         logits = {name: head(scan) for name, head in self.diagnosis_heads.items()}
         return {"slice_tokens": tokens, "scan_embedding": scan, "memory": self.vision_to_text(tokens),
                 "patch_relevance": relevance, "diagnosis_logits": logits}

@@ -164,6 +164,22 @@ def attention_rollout(maps: list[torch.Tensor], tokens: int | None = None) -> to
     return patches / patches.sum(dim=-1, keepdim=True)
 
 
+def cls_attention(last_map: torch.Tensor) -> torch.Tensor:
+    """The last block's CLS attention over patches, heads averaged: (N, P), rows sum to 1.
+    `last_map` (N, heads, Q, 1 + P) needs only its CLS row (Q may be 1)."""
+    patches = last_map.mean(dim=1)[:, 0, 1:]
+    return patches / patches.sum(dim=-1, keepdim=True)
+
+
+def patch_relevance(maps: list[torch.Tensor], method: str, tokens: int | None = None) -> torch.Tensor:
+    """Each slice's in-plane relevance (N, P) by `method` (MedMPTConfig.patch_relevance)."""
+    if method == "rollout":
+        return attention_rollout(maps, tokens)
+    if method == "cls-attention":
+        return cls_attention(maps[-1])
+    raise ValueError(f"unknown patch relevance {method!r} (rollout or cls-attention)")
+
+
 class FusionSelfAttention(nn.Module):
     """Multi-head self-attention with nn.MultiheadAttention's parameter names (in_proj_*)."""
 

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.medmpt.vision import attention_rollout
+from models.medmpt.vision import patch_relevance
 from models.train.config import PASTE_SHARE
 from models.train.data import StudyRecord, grey_to_pixels
 from models.train.loop import Trainer, format_losses, lr_factor, recent_means
@@ -184,7 +184,7 @@ def pretrain_losses(trainer: Trainer, probe: SliceProbe, batch: dict[str, torch.
     focal = masks.sum(-1).clamp(max=1.0)  # (N, P)
     chosen = focal.sum(-1) > 0
     if bool(chosen.any()):
-        relevance = attention_rollout(maps)
+        relevance = patch_relevance(maps, trainer.model.config.patch_relevance)  # what the package will show
         rollout = -torch.log((relevance * focal).sum(-1)[chosen] + EPS).mean()
     else:
         rollout = labels * 0.0

@@ -38,7 +38,7 @@ def test_bench_infer_times_the_fixed_shape_graphs_where_there_are_some(monkeypat
     from inference.ort_runtime import GraphSession, OrtModel
 
     build, open_model = bench.build_bench_package, OrtModel.open.__func__
-    monkeypatch.setattr(bench, "build_bench_package", lambda c, s, f, fp16: build(c, s, f, True))
+    monkeypatch.setattr(bench, "build_bench_package", lambda c, s, f, fp16, **kw: build(c, s, f, True, **kw))
 
     def with_static(cls, package, device="auto", threads=None):
         model = open_model(cls, package, device, threads)

@@ -66,7 +66,8 @@ def _args(tmp_path, checkpoint, **extra):
     vocab = tmp_path / "vocab.txt"
     write_vocab(vocab, TINY_SIZES.vocab)
     values = dict(checkpoint=checkpoint, vocab=vocab, out=tmp_path / "pkg", config="tiny", name="converted",
-                  version="1.0.0", no_fp16=True, trust_pickle=False, force=False) | extra
+                  version="1.0.0", no_fp16=True, trust_pickle=False, force=False,
+                  patch_relevance="rollout") | extra
     return argparse.Namespace(**values)
 
 
@@ -119,3 +120,21 @@ def test_converted_package_reproduces_the_converted_model(tmp_path, capsys, pixe
     with torch.no_grad():
         torch_logits = model.text_decoder(torch.from_numpy(ids), ref["memory"]).logits.numpy()
     np.testing.assert_allclose(logits, torch_logits, atol=1e-4)
+
+
+def test_an_official_checkpoint_converts_to_a_cls_attention_package(tmp_path, pixels):
+    """`--patch-relevance cls-attention`: the package says so and its fused vision graph gives
+    the converted model's scan embedding and CLS-attention heatmap."""
+    state = official_state_dict(TINY_SIZES, seed=3)
+    checkpoint = tmp_path / "checkpoint.pth"
+    torch.save({"model": state}, checkpoint)
+    assert cli_convert.run(_args(tmp_path, checkpoint, patch_relevance="cls-attention")) == 0
+    package = tmp_path / "pkg"
+    assert json.loads((package / "manifest.json").read_text())["architecture"]["patch_relevance"] == "cls-attention"
+    model = convert_state_dict(state, get_config("tiny", patch_relevance="cls-attention")).model
+    session = open_session(package / "vision.onnx")
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"pixel_values": pixels}), strict=True))
+    with torch.no_grad():
+        ref = model.encode(torch.from_numpy(pixels))
+    for name in ("scan_embedding", "patch_relevance"):
+        np.testing.assert_allclose(got[name], ref[name].numpy(), atol=1e-4, err_msg=name)
