@@ -11,6 +11,8 @@
 # Each step has its own time limit and writes OUT_DIR/<step>.txt as it goes, so a step that
 # fails or runs out of time leaves the others' figures; the steps the issues' targets name run
 # first. ONLY="infer-paper report-paper" runs just the steps named. Asserts nothing.
+# Steps: graph-variants, infer-paper, report-paper, infer-paper-cls, report-paper-cls, cuda-test,
+# report-paper-dynamic, report-tiny, infer-tiny, torch-vision, profile.
 # Last run: 2026-11-27, 203 s on an H200 (docs/measurements/h200-2026-11-27).
 set -u
 data=${1:?CT folder}
@@ -59,10 +61,17 @@ if [ "$device" = cuda ] && ! grep -q "CUDAExecutionProvider" <(grep "bundled fp1
   exit 1
 fi
 
+# The vision graph laid out four ways and the fixed-shape decoder two ways, side by side.
+step graph-variants 240 env PYTHONPATH="${PYTHONPATH:-.}" "$py" scripts/graph_variants.py "$big" "$device" 20
 rm -rf /tmp/paper-package
 step infer-$big 200 "$py" -m app.cli bench infer --config "$big" --device "$device" --repeats "$repeats" \
   --keep-package /tmp/paper-package
 step report-$big 100 "$py" -m app.cli bench report "$data" --device "$device" --model /tmp/paper-package --runs 5
+# The same with the last block's CLS attention as the in-plane heatmap (every block's attention fused).
+rm -rf /tmp/paper-cls-package
+step infer-$big-cls 200 "$py" -m app.cli bench infer --config "$big" --device "$device" --repeats "$repeats" \
+  --patch-relevance cls-attention --keep-package /tmp/paper-cls-package
+step report-$big-cls 100 "$py" -m app.cli bench report "$data" --device "$device" --model /tmp/paper-cls-package --runs 5
 step cuda-test 100 "$py" -m pytest -c /dev/null --rootdir . --import-mode=importlib -p no:cacheprovider -q -rs \
   tests/inference/test_cuda.py tests/models/test_parity.py
 # The same without CUDA graphs (the dynamic KV-cache decoder, the ordinary vision session), side by side.

@@ -38,3 +38,27 @@ def test_cuda_graph_decoder_is_used_and_writes_what_the_dynamic_decoder_writes(r
     assert first.tokens == second.tokens
     runtime.model.drop_static_decoder("compare with the dynamic decoder")
     assert runtime.draft_sync(small_ct).tokens == first.tokens
+
+
+def test_bundled_model_on_cuda_writes_the_cpu_report_on_the_demo_study(caplog):
+    """What a workstation with a GPU runs: the bundled model's fp16 graphs, both captured as
+    CUDA graphs, write the CPU's report on the demo study with its diagnosis to 1e-2."""
+    from pathlib import Path
+
+    from app.cli_report import load_series_volume
+    from app.drafting import ct_input
+    from inference.runtime import ReportRuntime
+
+    repo = Path(__file__).resolve().parents[2]
+    volume, _, _ = load_series_volume(str(repo / "resources" / "demo"), None)
+    ct = ct_input(volume)
+    package = repo / "models" / "packages" / "medmpt-tiny-phantom"
+    cuda = ReportRuntime.load(package, device="cuda")
+    assert cuda.device == "cuda", cuda.notices
+    for graph in (cuda.model.static_decoder, cuda.model.fixed_vision):
+        assert graph is not None and graph.cuda_graph, caplog.text
+    on_gpu, on_cpu = cuda.draft_sync(ct), ReportRuntime.load(package, device="cpu").draft_sync(ct)
+    for head, classes in on_cpu.diagnosis.items():
+        for name, p in classes.items():
+            assert abs(on_gpu.diagnosis[head][name] - p) < 1e-2, (head, name)
+    assert on_gpu.tokens == on_cpu.tokens
