@@ -99,3 +99,32 @@ def test_its_slice_encoder_is_read_back_whole(cls_package):
     assert set(theirs) == set(ours)
     for name in theirs:
         assert torch.equal(theirs[name], ours[name]), name
+
+
+def test_a_rollout_package_is_copied_as_a_cls_attention_one_for_comparison(random_package, pixels, tmp_path):
+    """scripts/cls_attention_package.py: the copy loads (every hash renewed), says which heatmap
+    it shows, and shows the same model's CLS attention; everything else is unchanged."""
+    import importlib.util
+    from pathlib import Path
+
+    from inference.package import load_package
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "cls_attention_package.py"
+    spec = importlib.util.spec_from_file_location("cls_attention_package", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "copy"
+    module.main(random_package, out)
+    package = load_package(out)
+    assert package.manifest["architecture"]["patch_relevance"] == "cls-attention"
+    model, _ = random_model_and_tokenizer("tiny", seed=0, patch_relevance="cls-attention")
+    with torch.no_grad():
+        want = model.eval().encode(torch.from_numpy(pixels))["patch_relevance"].numpy()
+    got, before = _run(out / "vision.onnx", pixels), _run(random_package / "vision.onnx", pixels)
+    assert np.abs(got["patch_relevance"] - want).max() <= 1e-5
+    assert np.abs(before["patch_relevance"] - want).max() > 1e-3  # it was the rollout
+    for name in before:
+        if name != "patch_relevance":
+            np.testing.assert_array_equal(got[name], before[name], err_msg=name)
+    with pytest.raises(SystemExit, match="already shows cls-attention"):
+        module.main(out, tmp_path / "again")
