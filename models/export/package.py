@@ -199,6 +199,6 @@ def model_card(architecture: dict, info: PackageInfo) -> str:
         "slice tokens; diagnosis heads on the scan embedding.\n\n"
         f"| field | value |\n|---|---|\n{rows}\n\n"
         "## Limitations\nA draft generator: every report must be read and signed by a "
-        "radiologist. Slice attention and patch rollout maps show where the model looked, not "
+        "radiologist. Slice attention and patch relevance maps show where the model looked, not "
         "proof of a finding.\n"
     )
