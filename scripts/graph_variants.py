@@ -44,6 +44,7 @@ from torch.nn import functional as F
 
 from inference.decoder_step import STATIC_CACHE_SWAP
 from inference.ort_runtime import FixedBinding, GraphSession
+from models.export.fused_vision import FusedAttention
 from models.export.onnx_export import (
     FP16_FLOAT32_IO,
     _export,
@@ -53,22 +54,6 @@ from models.export.onnx_export import (
 )
 from models.medmpt.decoder import DecoderStep, StaticDecoderStep, cross_keys_values
 from models.medmpt.model import VisionGraph, build_model
-
-
-class _FusedAttention(torch.autograd.Function):
-    """softmax(q k^T / sqrt(dh)) v over (N, T, D) inputs; exported as com.microsoft MultiHeadAttention."""
-
-    @staticmethod
-    def forward(ctx, q, k, v, heads: int):  # noqa: ARG004 - autograd signature
-        n, t, d = q.shape
-        split = [x.reshape(n, t, heads, d // heads).transpose(1, 2) for x in (q, k, v)]
-        return F.scaled_dot_product_attention(*split).transpose(1, 2).reshape(n, t, d)
-
-    @staticmethod
-    def symbolic(g, q, k, v, heads: int):
-        out = g.op("com.microsoft::MultiHeadAttention", q, k, v, num_heads_i=heads)
-        out.setType(q.type())
-        return out
 
 
 def _heads(x: torch.Tensor, n: int, t: int, heads: int) -> torch.Tensor:
@@ -99,7 +84,7 @@ def _split_block(block, tokens, variant: str, last: bool):
         weights = torch.softmax(qh @ kh.transpose(-2, -1) * scale, dim=-1)
         out = (weights @ _heads(v, n, t, heads)).transpose(1, 2).reshape(n, t, d)
     else:
-        out = _FusedAttention.apply(q, k, v, heads)
+        out = FusedAttention.apply(q, k, v, heads)
         if last:  # the rollout reads only the CLS row of the last block
             weights = torch.softmax(qh[:, :, :1] @ kh.transpose(-2, -1) * scale, dim=-1)
         elif variant == "mha":

@@ -4,7 +4,7 @@ With `patch_relevance = "cls-attention"` the vision graph needs no block's full 
 probabilities, only the last block's CLS row. Each block's attention then exports as ONNX
 Runtime's MultiHeadAttention (com.microsoft; flash or memory-efficient attention on CUDA, no
 (32 x heads x 197 x 197) probabilities written, no head Transposes), and the last block also
-computes its CLS row apart. The `paper` vision graph on an H200: 4.1 ms a scan against 7.9 ms
+computes its CLS row apart. The `paper` vision graph on an H200: 4.3 ms a scan against 7.9 ms
 with the rollout's explicit attention (docs/measurements/h200-2026-11-27b). Used only while
 exporting: `fused_attention(model)` swaps the blocks' attention for the export and restores it;
 the module tree, and so the weights' scope names (models.train.encoder_from_package), stay the
@@ -14,9 +14,9 @@ same. Must not import app, ui or inference.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
-from types import MethodType
 
 import torch
 from torch.nn import functional as F
@@ -64,7 +64,7 @@ def fused_attention(model: MedMPTReportModel) -> Iterator[None]:
     blocks = list(model.vision_encoder_q.blocks)
     for index, block in enumerate(blocks):
         cls_row = index == len(blocks) - 1
-        block.attn.forward = MethodType(lambda self, x, cls_row=cls_row: _fused_forward(self, x, cls_row), block.attn)
+        block.attn.forward = functools.partial(_fused_forward, block.attn, cls_row=cls_row)
     try:
         yield
     finally:
