@@ -67,6 +67,8 @@ def rewire(graph: onnx.GraphProto, depth: int, slices: int, grid: int) -> None:
 
 
 def main(source: Path, out: Path) -> None:
+    if not (source / "manifest.json").is_file():
+        raise SystemExit(f"no model package at {source} (no manifest.json)")
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"{out} is not empty")
     manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
