@@ -47,13 +47,13 @@ from inference.ort_runtime import FixedBinding, GraphSession
 from models.export.fused_vision import FusedAttention
 from models.export.onnx_export import (
     FP16_FLOAT32_IO,
-    _export,
     convert_fp16,
     export_decoder_static,
     export_vision,
 )
 from models.medmpt.decoder import DecoderStep, StaticDecoderStep, cross_keys_values
 from models.medmpt.model import VisionGraph, build_model
+from models.medmpt.vision import cls_attention
 
 
 def _heads(x: torch.Tensor, n: int, t: int, heads: int) -> torch.Tensor:
@@ -132,8 +132,7 @@ class VariantVisionGraph(VisionGraph):
         slice_embeddings = encoder.norm(tokens)[:, 0]
         scan, slice_tokens = model.vision_fusion_q(slice_embeddings.reshape(b, s, -1))
         if self.variant == "cls-only":
-            row = maps[-1].mean(dim=1)[:, 0, 1:]
-            relevance = row / row.sum(dim=-1, keepdim=True)
+            relevance = cls_attention(maps[-1])
         else:
             relevance = _rollout(maps, config.grid * config.grid + 1)
         relevance = relevance.reshape(b, s, config.grid, config.grid)
@@ -150,15 +149,8 @@ def export_variant(model, variant: str, path: Path) -> Path:
         same = build_model(config, seed=None)
         same.load_state_dict(model.state_dict())
         return export_vision(same.eval(), path)
-    config = model.config
     split_qkv(model)
-    graph = VariantVisionGraph(model, variant).eval()
-    pixels = torch.zeros(1, config.num_slices, 3, config.image_size, config.image_size)
-    outputs = graph.output_names()
-    axes = {"pixel_values": {0: "batch"}}
-    for name in outputs:
-        axes[name] = {1: "batch"} if name.startswith("cross_") else {0: "batch"}
-    return _export(graph, (pixels,), path, ["pixel_values"], outputs, axes)
+    return export_vision(model, path, VariantVisionGraph(model, variant))
 
 
 def runtime_nodes(path: Path, device: str) -> str:

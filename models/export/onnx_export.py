@@ -48,10 +48,11 @@ def _export(module, args, path: Path, inputs, outputs, dynamic_axes) -> Path:
     return path
 
 
-def export_vision(model: MedMPTReportModel, path: Path) -> Path:
-    """Write the vision graph: pixel_values (B, S, 3, H, W) -> per-scan outputs."""
+def export_vision(model: MedMPTReportModel, path: Path, graph: VisionGraph | None = None) -> Path:
+    """Write the vision graph: pixel_values (B, S, 3, H, W) -> per-scan outputs (`graph`: another
+    module with VisionGraph's outputs, e.g. a layout under test in scripts/graph_variants.py)."""
     config = model.config
-    graph = VisionGraph(model).eval()
+    graph = (graph or VisionGraph(model)).eval()
     pixels = torch.zeros(1, config.num_slices, 3, config.image_size, config.image_size)
     outputs = graph.output_names()
     axes = {"pixel_values": {0: "batch"}}
