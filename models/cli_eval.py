@@ -108,6 +108,10 @@ def format_figures(r: dict, model: str, source: str) -> str:
         what = "size" if kind == "nodule" else "grade"
         lines.append(f"| {kind}: found by {what} | " + ", ".join(f"{k} {a}/{n}" for k, (a, n) in classes.items())
                      + " | true findings matched by a reported one |")
+    large = r.get("large_nodules_by_subtype")
+    if large:
+        lines.append("| nodules of 10 mm or more: found by subtype | "
+                     + ", ".join(f"{k} {a}/{n}" for k, (a, n) in large.items()) + " | true findings matched by a reported one |")
     checks = r.get("checks")
     if checks:
         right = ", ".join(f"{k} {a}/{n}" for k, (a, n) in checks["head_checks"].items()) or "none"

@@ -32,6 +32,7 @@ FOCAL_TYPES = ("nodule", "effusion")
 # Classes a finding's recall is broken down by: a nodule's size class (truth.size_bucket), else its grade.
 CLASS_ORDER = ("<6 mm", "6-9 mm", "10-19 mm", ">=20 mm", "CT-1", "CT-2", "CT-3", "CT-4", "small", "mild",
                "moderate", "large", "severe")
+LARGE_NODULE_MM = 10.0
 HEAD_TYPES = {"nodule": "nodule", "effusion": "effusion", "covid_severity": "covid"}  # head -> finding type
 
 
@@ -156,6 +157,8 @@ class Tally:
     per_type: dict[str, list[int]] = field(default_factory=dict)  # type -> [tp, fp, fn]
     seconds: list[float] = field(default_factory=list)
     by_class: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # type -> class -> [found, true]
+    # nodules of LARGE_NODULE_MM or more (a few pixels wide at the model input, or more): subtype -> [found, true]
+    large_nodule_subtypes: dict[str, list[int]] = field(default_factory=dict)
     flagged: int = 0  # drafts with at least one check
     head_checks: dict[str, list[bool]] = field(default_factory=dict)  # head -> [head was right]
     self_contradictions: int = 0
@@ -190,6 +193,11 @@ def score_findings(tally: Tally, text: str, findings: list[dict[str, Any]], stud
         grade = t[4] if t[0] == "nodule" else t[5]
         if grade is not None:
             counts = tally.by_class.setdefault(t[0], {}).setdefault(str(grade), [0, 0])
+            counts[0] += id(t) in found
+            counts[1] += 1
+    for t, f in zip(truth, findings, strict=True):
+        if t[0] == "nodule" and float(f.get("size_mm") or 0) >= LARGE_NODULE_MM:
+            counts = tally.large_nodule_subtypes.setdefault(str(t[3]), [0, 0])
             counts[0] += id(t) in found
             counts[1] += 1
     for p, t in pairs:
@@ -312,6 +320,7 @@ def summarise(t: Tally) -> dict[str, Any]:
         "seconds_per_study": _mean(t.seconds),
         "recall_by_class": {kind: dict(sorted(classes.items(), key=lambda kv: _class_rank(kv[0])))
                             for kind, classes in sorted(t.by_class.items())},
+        "large_nodules_by_subtype": dict(sorted(t.large_nodule_subtypes.items())),
         "checks": {"drafts_flagged": t.flagged, "self_contradictions": t.self_contradictions,
                    "head_checks": {k: [sum(v), len(v)] for k, v in sorted(t.head_checks.items())}},
         "study_findings": dict(t.study_findings),  # for paired comparisons (`medmpt eval --compare`)
@@ -323,7 +332,7 @@ def summarise(t: Tally) -> dict[str, Any]:
         out[f"{name}_accuracy"] = _mean([(p >= 0.5) == bool(y) for p, y in pairs])
         two_class = np.stack([1.0 - np.asarray(scores, dtype=np.float64), np.asarray(scores, dtype=np.float64)], axis=1)
         out[f"{name}_ece"] = expected_calibration_error(two_class, np.asarray(labels, dtype=int)) if pairs else None
-    out["nodule_auc_10mm"] = large_nodule_auc(t)
+    out["nodule_auc_10mm"] = large_nodule_auc(t, LARGE_NODULE_MM)
     return out
 
 

@@ -53,3 +53,20 @@ def test_recall_is_counted_by_nodule_size_and_by_grade():
     table = format_figures({**_EMPTY, "recall_by_class": classes}, "m", "d")
     assert "| nodule: found by size | <6 mm 0/1, >=20 mm 1/1 |" in table
     assert "| effusion: found by grade | small 0/1 |" in table
+
+
+def test_nodules_of_10_mm_or_more_are_counted_by_subtype():
+    """A reader must see which kinds of large nodule the model misses (a faint ground-glass one
+    is not a solid one)."""
+    from models.train.evaluate import score_findings
+
+    tally = Tally()
+    truth = [{"type": "nodule", "side": "right", "lobe": "RUL", "subtype": "solid", "size_mm": 24.6},
+             {"type": "nodule", "side": "left", "lobe": "LUL", "subtype": "ground-glass", "size_mm": 18.0},
+             {"type": "nodule", "side": "left", "lobe": "LLL", "subtype": "solid", "size_mm": 4.8}]
+    score_findings(tally, "FINDINGS: A 25 mm solid nodule in the right upper lobe. IMPRESSION: Pulmonary nodule "
+                          "in the right upper lobe.", truth)
+    large = summarise(tally)["large_nodules_by_subtype"]
+    assert large == {"ground-glass": [0, 1], "solid": [1, 1]}  # the 5 mm one is not counted
+    table = format_figures({**_EMPTY, "large_nodules_by_subtype": large}, "m", "d")
+    assert "| nodules of 10 mm or more: found by subtype | ground-glass 0/1, solid 1/1 |" in table
