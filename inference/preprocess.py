@@ -4,6 +4,10 @@ Order (reference section 1): z resampling (nearest) and the 32-slice rule pick 3
 slices; each is resized in-plane to 224 x 224 (antialiased bilinear, on HU); three HU windows
 are clipped and mapped to 0..255 with truncation toward zero (as numpy's astype(uint8) does
 on a float image, so values are the integers 0..255); then (x * scale - mean) / std.
+A window may instead show the neighbouring sampled slices (`"slices": "neighbours-max"`: the
+brighter of the slices before and after, at each pixel), a channel the phantom model can be
+trained with (models.medmpt.config.INPUT_CHANNELS); the reference has three windows of the
+slice itself.
 Numpy only: must not import onnxruntime, app/, ui/, DICOM libraries or torch.
 """
 
@@ -27,6 +31,9 @@ DEFAULT_PREPROCESSING: dict[str, Any] = {
                 {"name": "mediastinum", "width": 400, "level": 60}],
     "normalisation": {"scale": 1.0 / 255.0, "mean": 0.5, "std": 0.5},
 }
+
+
+SLICE_SOURCES = ("self", "neighbours-max")  # what a window channel shows (its "slices" key)
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,33 @@ def window_normalise(images: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
         np.floor(grey, out=grey)  # truncation to the uint8 grey level (non-negative here)
         grey *= np.float32(scale / std)
         grey -= np.float32(mean / std)
+    neighbour_channels(out, spec)
     return out
+
+
+def neighbour_max(stack: np.ndarray) -> np.ndarray:
+    """(N, ...) -> (N, ...): at each position the larger of the entries before and after along
+    the first axis (the one neighbour at either end; the entry itself when N is 1)."""
+    if len(stack) == 1:
+        return stack.copy()
+    out = np.empty_like(stack)
+    np.maximum(stack[:-2], stack[2:], out=out[1:-1])
+    out[0], out[-1] = stack[1], stack[-2]
+    return out
+
+
+def neighbour_channels(channels: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
+    """In place on (N, C, ...) window channels of N consecutive sampled slices: each channel
+    whose window says `"slices": "neighbours-max"` becomes the neighbour maximum of itself
+    (windowing is monotonic, so the maximum of the windowed slices is the windowed maximum)."""
+    for channel, window in enumerate(spec["windows"]):
+        source = window.get("slices", "self")
+        if source == "neighbours-max":
+            channels[:, channel] = neighbour_max(channels[:, channel])
+        elif source != "self":
+            raise InputError(f"unsupported slices {source!r} in window {window.get('name')!r} "
+                             f"(one of {', '.join(SLICE_SOURCES)})")
+    return channels
 
 
 def preprocess(ct: CTInput, spec: Mapping[str, Any] | None = None) -> PreprocessedInput:

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from models.medmpt.config import INPUT_CHANNELS
 from models.train.config import (
     CALIBRATION_SEED,
     MIN_CALIBRATION_STUDIES,
@@ -48,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patch-stem", choices=("linear", "conv"), default=defaults.patch_stem,
                         help="slice encoder patch embedding: linear (the paper's) or conv (a convolutional "
                              "stem down to the same grid; finds small objects better)")
+    parser.add_argument("--input-channels", choices=INPUT_CHANNELS, default=defaults.input_channels,
+                        help="what the three input channels show: windows (lung, wide, mediastinal: the "
+                             "paper's) or lung-neighbours (the wide window replaced by the lung window of the "
+                             "neighbouring sampled slices, their maximum)")
     parser.add_argument("--paste-share", type=float, default=PASTE_SHARE,
                         help="stage zero: share of slices given a pasted synthetic nodule (0 = none)")
     parser.add_argument("--slice-encoder", type=Path, default=None, metavar="PACKAGE",
@@ -80,7 +85,7 @@ def _settings(args: argparse.Namespace) -> TrainSettings:
     return TrainSettings(cases=args.cases, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, threads=args.threads, max_minutes=args.max_minutes,
                          patch_size=args.patch_size, vision_width=args.vision_width,
-                         patch_stem=args.patch_stem)
+                         patch_stem=args.patch_stem, input_channels=args.input_channels)
 
 
 def _check(args: argparse.Namespace) -> str | None:

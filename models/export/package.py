@@ -35,6 +35,19 @@ STATIC_DECODER = "decoder_static.fp16.onnx"
 """The fixed-shape decoder step for CUDA graphs (fp16 only: only CUDA runs it)."""
 # The reference preprocessing, as the runtime implements it: one definition for both sides.
 PREPROCESSING = copy.deepcopy(DEFAULT_PREPROCESSING)
+# MedMPTConfig.input_channels "lung-neighbours": the wide window's place holds the lung window
+# of the neighbouring sampled slices (inference.preprocess.neighbour_channels).
+NEIGHBOUR_WINDOW = {"name": "lung-neighbours", "width": 1500, "level": -400, "slices": "neighbours-max"}
+
+
+def preprocessing_spec(input_channels: str = "windows") -> dict:
+    """The package's preprocessing for a model trained on `input_channels`."""
+    spec = copy.deepcopy(PREPROCESSING)
+    if input_channels == "lung-neighbours":
+        spec["windows"][1] = dict(NEIGHBOUR_WINDOW)
+    elif input_channels != "windows":
+        raise ValueError(f"unknown input channels {input_channels!r} (windows or lung-neighbours)")
+    return spec
 GENERATION = {"beams": 2, "max_steps": 120, "no_repeat_previous": True, "length_penalty": 0.0}
 
 
@@ -178,7 +191,8 @@ def build_manifest(model: MedMPTReportModel, tokenizer: Tokenizer, info: Package
         "format": FORMAT, "name": info.name, "version": info.version,
         "display_name": info.display_name, "clinical_use": info.clinical_use, "label": info.label,
         "intended_use": info.intended_use, "licence": info.licence, "provenance": info.provenance,
-        "architecture": model.config.architecture(), "preprocessing": PREPROCESSING,
+        "architecture": model.config.architecture(),
+        "preprocessing": preprocessing_spec(model.config.input_channels),
         "tokens": tokens, "generation": GENERATION,
         "diagnosis": [{"name": h.name, "classes": list(h.classes)} for h in model.config.heads],
         "graphs": graphs, "opset": OPSET, "files": files,

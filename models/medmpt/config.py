@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 RELEVANCE_METHODS = ("rollout", "cls-attention")  # of `patch_relevance`
+INPUT_CHANNELS = ("windows", "lung-neighbours")  # of `input_channels`
 
 # Architecture fields that the model package manifest records (docs/model-package.md).
 MANIFEST_FIELDS = (
-    "config_name", "image_size", "patch_size", "patch_stem", "patch_relevance", "num_slices", "vision_width",
-    "vision_depth", "vision_heads", "vision_mlp", "fusion_layers", "fusion_heads", "fusion_ffn", "text_width",
+    "config_name", "image_size", "patch_size", "patch_stem", "patch_relevance", "input_channels", "num_slices",
+    "vision_width", "vision_depth", "vision_heads", "vision_mlp", "fusion_layers", "fusion_heads", "fusion_ffn", "text_width",
     "text_layers", "text_heads", "text_ffn", "vocab_size", "max_positions",
 )
 
@@ -47,6 +48,13 @@ class MedMPTConfig:
     # block's CLS attention alone, so every block's attention can run as one fused kernel
     # (models.export.fused_vision; `paper` on an H200: 4.3 against 7.9 ms a scan).
     patch_relevance: str = "rollout"
+    # What the three input channels show (the package's preprocessing windows follow from it,
+    # models.export.package.preprocessing_spec): "windows": the reference's lung, wide and
+    # mediastinal windows of each sampled slice; "lung-neighbours": the wide window replaced by
+    # the lung window of the neighbouring sampled slices (their maximum), so a slice encoder can
+    # tell a nodule (on one slice) from a vessel in cross-section (on the next ones too), as a
+    # reader does by scrolling.
+    input_channels: str = "windows"
     num_slices: int = 32
     vision_width: int = 768
     vision_depth: int = 12

@@ -112,7 +112,7 @@ def training_markdown(state: dict, command: str) -> str:
         "runtime samples a thin-slice series), slice thickness 1-5 mm and matrix 192/224/256 drawn "
         "per seed; each preprocessed "
         "once by `inference.preprocess.preprocess` with the package's own spec (5 mm nearest z "
-        "resampling, the MedMPT 32-slice rule, 224 x 224 antialiased bilinear, three HU windows) and "
+        f"resampling, the MedMPT 32-slice rule, 224 x 224 antialiased bilinear, {_channels(state)}) and "
         "cached as uint8 grey levels (bit-exact with the runtime input). "
         f"{_studies(state)} of the {s['cases']} planned studies were rendered and used.",
         "- Reports: the phantom report writer's text, WordPiece tokenizer learnt from 5,000 phantom "
@@ -123,6 +123,14 @@ def training_markdown(state: dict, command: str) -> str:
         *_finetune_lines(state.get("finetune") or {}),
         "- Hardware: 2 shared CPU cores, no GPU. Total: " + " + ".join(_stages(state)) + ".",
     ])
+
+
+def _channels(state: dict) -> str:
+    """What the three input channels show, from the checkpoint's architecture."""
+    if (state.get("config") or {}).get("input_channels") == "lung-neighbours":
+        return ("three channels: the lung window, the lung window of the neighbouring sampled slices (their "
+                "maximum; made from the cached windows by models.train.data.input_grey) and the mediastinal window")
+    return "three HU windows"
 
 
 def _encoder_shape(state: dict) -> str:

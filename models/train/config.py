@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from models.medmpt.config import TINY, MedMPTConfig
+from models.medmpt.config import INPUT_CHANNELS, TINY, MedMPTConfig
 
 PACKAGE_NAME = "medmpt-tiny-phantom"
 SEVERITY_CLASSES = ("CT-0", "CT-1", "CT-2", "CT-3")
@@ -31,14 +31,17 @@ EVALUATION_SEED, CALIBRATION_SEED, MIN_CALIBRATION_STUDIES = 0, 1, 20
 
 
 def phantom_config(vocab_size: int, patch_size: int = 32, vision_width: int = 64,
-                   patch_stem: str = "linear") -> MedMPTConfig:
+                   patch_stem: str = "linear", input_channels: str = "windows") -> MedMPTConfig:
     """TINY with a narrower ViT (`vision_width`, 32 per attention head, MLP and fusion FFN four
     times as wide), the tokenizer's vocabulary, a `patch_size` patch (32: a 7 x 7 grid; 16:
-    14 x 14 as the paper) and its `patch_stem` (models.medmpt.vision.PatchEmbed)."""
+    14 x 14 as the paper), its `patch_stem` (models.medmpt.vision.PatchEmbed) and `input_channels`."""
     if vision_width < 32 or vision_width % 32:
         raise ValueError(f"the slice encoder's width must be a positive multiple of 32 (its head size), got {vision_width}")
+    if input_channels not in INPUT_CHANNELS:
+        raise ValueError(f"unknown input channels {input_channels!r} ({' or '.join(INPUT_CHANNELS)})")
     return replace(
-        TINY, config_name="tiny-phantom", patch_size=patch_size, patch_stem=patch_stem, vision_width=vision_width, vision_depth=4,
+        TINY, config_name="tiny-phantom", patch_size=patch_size, patch_stem=patch_stem,
+        input_channels=input_channels, vision_width=vision_width, vision_depth=4,
         vision_heads=vision_width // 32, vision_mlp=4 * vision_width, fusion_ffn=4 * vision_width,
         text_width=192, text_layers=2,
         text_heads=4, text_ffn=768, vocab_size=vocab_size, dropout=0.0,
@@ -68,4 +71,5 @@ class TrainSettings:
     patch_size: int = 32  # of the slice encoder (phantom_config)
     vision_width: int = 64  # of the slice encoder (phantom_config)
     patch_stem: str = "linear"  # of the slice encoder (phantom_config)
+    input_channels: str = "windows"  # MedMPTConfig.input_channels
     max_minutes: float | None = None  # wall budget; the LR schedule follows the larger of step and time progress

@@ -5,7 +5,9 @@ preprocessing spec, so training and inference cannot drift. Its output is an int
 level g in 0..255 per window mapped to g * (scale / std) - mean / std, so the cache keeps g as
 uint8 and `grey_to_pixels` restores the exact float32 values. The cache is a memmap
 (N, 32, 3, 224, 224) plus one JSON record per study (labels, report, slice map, findings).
-Must not import app or ui.
+The cache always holds the reference's three windows; a model trained on other input channels
+(MedMPTConfig.input_channels) reads them through `input_grey`, which builds its channels from
+the cached ones as the runtime builds them from the CT. Must not import app or ui.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from inference.preprocess import CTInput, preprocess
-from models.export.package import PREPROCESSING
+from inference.preprocess import CTInput, neighbour_channels, preprocess
+from models.export.package import PREPROCESSING, preprocessing_spec
 from models.phantoms.case import PhantomCase, make_case
 from models.train.config import (
     RENDER_RECIPE,
@@ -83,6 +85,23 @@ def pixels_to_grey(pixel_values: np.ndarray) -> np.ndarray:
 def grey_to_pixels(grey: torch.Tensor) -> torch.Tensor:
     """uint8 grey levels -> float32 pixel values, bit-identical to preprocess()."""
     return grey.to(torch.float32) * torch.tensor(_STEP) - torch.tensor(_OFFSET)
+
+
+def needs_neighbours(input_channels: str) -> bool:
+    """Whether a slice's model input depends on its neighbouring sampled slices."""
+    return any(w.get("slices", "self") != "self" for w in preprocessing_spec(input_channels)["windows"])
+
+
+def input_grey(grey: np.ndarray, input_channels: str) -> np.ndarray:
+    """Cached grey levels (N, 3, H, W) of N consecutive sampled slices (the cache's windows) ->
+    the model's input channels of those slices, as inference.preprocess makes them from the CT
+    (the same window of the same slices, then the neighbour maximum where the spec asks)."""
+    if input_channels == "windows":
+        return grey
+    cached = [(w["width"], w["level"]) for w in SPEC["windows"]]
+    windows = preprocessing_spec(input_channels)["windows"]
+    out = np.stack([grey[:, cached.index((w["width"], w["level"]))] for w in windows], axis=1)
+    return neighbour_channels(out, {"windows": windows})
 
 
 def severity_index(label: str) -> int:

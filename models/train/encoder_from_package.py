@@ -23,9 +23,10 @@ from models.medmpt.model import MedMPTReportModel
 
 PREFIX = "model.vision_encoder_q."
 SCOPE = "/vision_encoder_q/"
-SHAPE_FIELDS = ("image_size", "patch_size", "patch_stem", "vision_width", "vision_depth", "vision_heads",
-                "vision_mlp")
-DEFAULTS = {"patch_stem": MedMPTConfig.patch_stem}  # packages written before the field existed
+SHAPE_FIELDS = ("image_size", "patch_size", "patch_stem", "input_channels", "vision_width", "vision_depth",
+                "vision_heads", "vision_mlp")
+# packages written before the fields existed
+DEFAULTS = {"patch_stem": MedMPTConfig.patch_stem, "input_channels": MedMPTConfig.input_channels}
 
 
 def slice_encoder_weights(vision_graph: Path) -> dict[str, torch.Tensor]:

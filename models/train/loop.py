@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 from models.medmpt.model import MedMPTReportModel, build_model
 from models.phantoms.corpus import report_corpus
 from models.train.config import TrainSettings, phantom_config
-from models.train.data import StudyCache, StudyRecord, training_seeds
+from models.train.data import StudyCache, StudyRecord, input_grey, training_seeds
 from models.train.step import make_batch, train_step
 from models.train.targets import StudyTargets, study_targets
 from models.train.tokenizer import train_report_tokenizer
@@ -73,7 +73,8 @@ class Trainer:
         seed_everything(settings.seed, settings.threads)
         self.tokenizer = build_tokenizer(settings.seed)
         self.model: MedMPTReportModel = build_model(phantom_config(self.tokenizer.get_vocab_size(), settings.patch_size,
-                                                                   settings.vision_width, settings.patch_stem),
+                                                                   settings.vision_width, settings.patch_stem,
+                                                                   settings.input_channels),
                                                      settings.seed)
         self.cache = StudyCache(cache_dir or self.work / "cache", training_seeds(settings.cases, settings.seed))
         self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=settings.lr,
@@ -131,7 +132,8 @@ class Trainer:
 
     def batch_of(self, indices: list[int]):
         indices = sorted(indices)  # memmap reads in file order
-        grey = np.stack([self.cache.pixels[i] for i in indices])
+        channels = self.model.config.input_channels
+        grey = np.stack([input_grey(np.asarray(self.cache.pixels[i]), channels) for i in indices])
         return make_batch(grey, [self.records[i] for i in indices],
                           [self._targets(i) for i in indices], self.model.config.pad_token_id)
 

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from models.medmpt.vision import patch_relevance
 from models.train.config import PASTE_SHARE
-from models.train.data import StudyRecord, grey_to_pixels
+from models.train.data import StudyRecord, grey_to_pixels, input_grey, needs_neighbours
 from models.train.loop import Trainer, format_losses, lr_factor, recent_means
 from models.train.nodule_paste import box_patches, paste_nodule
 from models.train.step import apply_update
@@ -118,6 +118,7 @@ class SlicePool:
         self.severity = np.concatenate(severity)
         self.masks = np.concatenate(masks)  # (N*S, 2, G, G): nodule, effusion
         self.slices = trainer.model.config.num_slices
+        self.channels = trainer.model.config.input_channels
         self.grid = grid
         self.focal = np.flatnonzero(self.labels[:, 0] * self.masks[:, 0].reshape(len(self.masks), -1).max(1))
 
@@ -134,7 +135,17 @@ class SlicePool:
         if rng is not None and paste_share > 0:
             for j in np.flatnonzero(rng.random(len(rows)) < paste_share):
                 self._paste(grey, labels, masks, j, rng)
+        if needs_neighbours(self.channels):  # a pasted nodule is on its own slice only
+            grey = np.stack([self._with_neighbours(grey[k], r) for k, r in enumerate(rows)])
         return self._tensors(grey, labels, masks, rows)
+
+    def _with_neighbours(self, grey: np.ndarray, row: int) -> np.ndarray:
+        """Model input channels of pool slice `row`, whose cached channels are `grey` (3, H, W)."""
+        study, j = self.studies[row // self.slices], row % self.slices
+        lo, hi = max(j - 1, 0), min(j + 2, self.slices)
+        stack = np.array(self.trainer.cache.pixels[study, lo:hi])
+        stack[j - lo] = grey
+        return input_grey(stack, self.channels)[j - lo]
 
     def study_batch(self, studies: np.ndarray, rng: np.random.Generator,
                     paste_share: float) -> dict[str, torch.Tensor]:
@@ -147,6 +158,8 @@ class SlicePool:
             for j in k * self.slices + rng.permutation(self.slices)[:4]:
                 if self._paste(grey, labels, masks, j, rng):
                     break
+        studies_grey = grey.reshape(len(studies), self.slices, *grey.shape[1:])
+        grey = np.concatenate([input_grey(g, self.channels) for g in studies_grey])
         return self._tensors(grey, labels, masks, rows)
 
     def _paste(self, grey: np.ndarray, labels: np.ndarray, masks: np.ndarray, j: int,

@@ -111,6 +111,32 @@ def test_pasted_nodules_are_labelled_on_their_slice_and_patches(small_studies, r
         assert torch.equal(pasted["masks"][j], plain["masks"][j])
 
 
+def test_with_neighbour_channels_each_slice_sees_its_neighbours_and_a_pasted_nodule_stays_on_its_slice(
+        small_studies, report_tokenizer):
+    """MedMPTConfig.input_channels "lung-neighbours": stage zero's single slices, whole studies and
+    stage two's studies all carry the input the runtime would make (the lung window of the
+    neighbouring sampled slices in the second channel), and a nodule pasted into one slice is
+    absent from its neighbours' channel, as a small nodule is."""
+    from models.medmpt.model import build_model
+    from models.train.config import phantom_config
+    from models.train.data import grey_to_pixels, input_grey
+    from models.train.slice_pretrain import SlicePool
+
+    config = phantom_config(report_tokenizer.get_vocab_size(), input_channels="lung-neighbours")
+    trainer = _Trainer(small_studies, build_model(config, seed=0))
+    pool = SlicePool(trainer)
+    rows = np.arange(len(pool))
+    want = np.concatenate([input_grey(g, "lung-neighbours") for g in trainer.cache.pixels])
+    assert torch.equal(pool.batch(rows)["pixels"], grey_to_pixels(torch.from_numpy(want)))
+    assert torch.equal(pool.study_batch(np.array([0, 1]), np.random.default_rng(0), 0.0)["pixels"],
+                       grey_to_pixels(torch.from_numpy(want)))
+    plain = pool.batch(rows)["pixels"]
+    pasted = pool.batch(rows, np.random.default_rng(0), paste_share=1.0)["pixels"]
+    changed = (pasted != plain).flatten(2).any(-1)  # (slices, channels)
+    assert changed[:, 0].sum() >= 8  # nodules pasted into the lung window ...
+    assert not changed[:, 1].any()  # ... but not into the neighbours' channel of their own slice
+
+
 def test_the_study_loss_punishes_the_most_nodule_like_slice_of_a_study_without_nodules():
     """Multiple-instance loss: a nodule-free study is judged by its highest-scoring slice, so only
     that slice is pushed down; a study with a nodule on one slice is fine once any slice scores."""
