@@ -25,6 +25,7 @@ from models.export.onnx_export import (
     export_decoder_static,
     export_vision,
 )
+from models.medmpt.config import INPUT_CHANNELS
 from models.medmpt.model import MedMPTReportModel
 from models.medmpt.tokenizer import special_ids
 
@@ -46,7 +47,7 @@ def preprocessing_spec(input_channels: str = "windows") -> dict:
     if input_channels == "lung-neighbours":
         spec["windows"][1] = dict(NEIGHBOUR_WINDOW)
     elif input_channels != "windows":
-        raise ValueError(f"unknown input channels {input_channels!r} (windows or lung-neighbours)")
+        raise ValueError(f"unknown input channels {input_channels!r} ({' or '.join(INPUT_CHANNELS)})")
     return spec
 GENERATION = {"beams": 2, "max_steps": 120, "no_repeat_previous": True, "length_penalty": 0.0}
 

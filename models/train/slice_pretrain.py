@@ -119,6 +119,7 @@ class SlicePool:
         self.masks = np.concatenate(masks)  # (N*S, 2, G, G): nodule, effusion
         self.slices = trainer.model.config.num_slices
         self.channels = trainer.model.config.input_channels
+        self.neighbours = needs_neighbours(self.channels)  # a slice's input reads the slices beside it
         self.grid = grid
         self.focal = np.flatnonzero(self.labels[:, 0] * self.masks[:, 0].reshape(len(self.masks), -1).max(1))
 
@@ -135,7 +136,7 @@ class SlicePool:
         if rng is not None and paste_share > 0:
             for j in np.flatnonzero(rng.random(len(rows)) < paste_share):
                 self._paste(grey, labels, masks, j, rng)
-        if needs_neighbours(self.channels):  # a pasted nodule is on its own slice only
+        if self.neighbours:  # a pasted nodule is on its own slice only
             grey = np.stack([self._with_neighbours(grey[k], r) for k, r in enumerate(rows)])
         return self._tensors(grey, labels, masks, rows)
 
