@@ -15,6 +15,10 @@ import numpy as np
 _CACHE = ("present_keys", "present_values")
 STATIC_CACHE_SWAP = {"cache_keys": "next_cache_keys", "cache_values": "next_cache_values"}
 """The fixed-shape decoder's cache inputs and the outputs that feed them next step (FixedBinding)."""
+STATIC_PACKED_INPUTS = ("input_ids", "position", "beam_index")
+STATIC_PACKED_OUTPUTS = ("top_logprobs", "top_ids", "cross_attention")
+"""The fixed-shape decoder's small inputs and outputs of every step, each group copied in one
+transfer (FixedBinding packed_inputs, packed_outputs)."""
 
 
 def _host(cache: Any) -> np.ndarray:
@@ -70,8 +74,9 @@ class KVCacheStep:
 class StaticKVCacheStep:
     """The same step function on the fixed-shape decoder graph ("decoder_static"): a cache of
     fixed capacity and batch that never leaves the device; the beam reorder is an input of the
-    next step; fewer beams than the graph's batch are padded. Talks to a FixedBinding (set, run,
-    get, shapes), so that on CUDA each step replays a captured CUDA graph."""
+    next step; fewer beams than the graph's batch are padded. Talks to a FixedBinding (set,
+    set_many, run, get_many, shapes), so that on CUDA each step replays a captured CUDA graph;
+    bound with STATIC_PACKED_INPUTS and STATIC_PACKED_OUTPUTS, a step copies in once and out once."""
 
     def __init__(self, binding: Any, cross_keys: np.ndarray, cross_values: np.ndarray) -> None:
         self._binding = binding
@@ -80,6 +85,9 @@ class StaticKVCacheStep:
         for name, cross in (("cross_keys", cross_keys), ("cross_values", cross_values)):
             binding.set(name, np.repeat(cross, self.batch, axis=1))  # (L, 1, ...) -> (L, batch, ...)
         self._empty = np.zeros(binding.shapes["cache_keys"], dtype=binding.types["cache_keys"])
+        # How many best log-probabilities per beam the graph gives (0: a package from before
+        # 2026-11-27 gives only the logits, which the beam search then normalises on the host).
+        self.top_k = binding.shapes["top_ids"][1] if "top_ids" in binding.shapes else 0
         self.reset()
 
     @staticmethod
@@ -97,19 +105,31 @@ class StaticKVCacheStep:
     def _padded(self, rows: np.ndarray) -> np.ndarray:
         return np.concatenate([rows, np.repeat(rows[-1:], self.batch - len(rows), axis=0)])
 
-    def step(self, input_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, input_ids: np.ndarray) -> int:
         count = input_ids.shape[0]
         if count > self.batch or self._position >= self.capacity:
             raise ValueError(f"the fixed-shape decoder holds {self.batch} beams and {self.capacity} tokens")
-        self._binding.set("input_ids", self._padded(np.asarray(input_ids, dtype=np.int64)))
-        self._binding.set("position", np.array([self._position], dtype=np.int64))
-        self._binding.set("beam_index", self._beam_index)
+        self._binding.set_many({"input_ids": self._padded(np.asarray(input_ids, dtype=np.int64)),
+                                "position": np.array([self._position], dtype=np.int64),
+                                "beam_index": self._beam_index})
         self._binding.run()
         self._position += 1
         self._beam_index = np.arange(self.batch, dtype=np.int64)
-        logits = self._binding.get("logits")
-        cross = self._binding.get("cross_attention")
-        return logits[:count, -1, :], cross[:count, :, -1, :]
+        return count
+
+    def step(self, input_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        count = self._run(input_ids)
+        out = self._binding.get_many(["logits", "cross_attention"])
+        return out["logits"][:count, -1, :], out["cross_attention"][:count, :, -1, :]
+
+    def step_top(self, input_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like `step`, but gives each beam's `top_k` best log-probabilities and their token ids
+        (best first) instead of the logits: a few numbers to copy to the host, not B x V."""
+        if not self.top_k:
+            raise ValueError("this fixed-shape decoder gives no top log-probabilities")
+        count = self._run(input_ids)
+        out = self._binding.get_many(STATIC_PACKED_OUTPUTS)
+        return out["top_logprobs"][:count], out["top_ids"][:count], out["cross_attention"][:count, :, -1, :]
 
     def reorder(self, index: np.ndarray) -> None:
         self._beam_index = self._padded(np.asarray(index, dtype=np.int64))

@@ -9,6 +9,8 @@ the best finished hypothesis scores at least as well as every live beam (scores 
 nothing can beat it), when no beam is left, or after `max_steps`.
 For every generated token the decoder's cross-attention over the 32 slices at the step that
 produced it is kept (layers, 32) and follows the beam through reordering.
+A step function that gives each beam's best few log-probabilities itself (`TopStepFunction`,
+the fixed-shape decoder graph on the GPU) is searched on those alone; the choice is the same.
 Numpy only: must not import onnxruntime, app/, ui/, DICOM libraries or torch.
 """
 
@@ -37,6 +39,16 @@ class StepFunction(Protocol):
 
     def reorder(self, index: np.ndarray) -> None:
         """Keep cache rows `index` (beam i of the next step continues beam index[i])."""
+
+
+class TopStepFunction(StepFunction, Protocol):
+    """A step function that can also give each beam's `top_k` best log-probabilities and their
+    token ids, best first (computed on the device: the host never reads the B x V logits)."""
+
+    top_k: int
+
+    def step_top(self, input_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Feed (B, 1) token ids; return log-probabilities (B, K), token ids (B, K), cross-attention."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,9 @@ def beam_search(
     if beams < 1 or max_steps < 1:
         raise ValueError("beams and max_steps must be at least 1")
     step_fn.reset()
+    # Each beam's 2 x beams best tokens hold the step's 2 x beams best candidates, and one more
+    # stands in for the previous token when that is barred.
+    use_top = getattr(step_fn, "top_k", 0) >= 2 * beams + int(no_repeat_previous)
     alive = [Hypothesis([], 0.0)]
     finished: list[Hypothesis] = []
     last = np.array([bos], dtype=np.int64)
@@ -88,11 +103,20 @@ def beam_search(
     while steps < max_steps and alive:
         if is_cancelled(cancel):
             raise CancelledError("report drafting cancelled", tokens_generated=steps)
-        logits, cross = step_fn.step(last[:, None])
-        logprobs = log_softmax(logits)
+        if use_top:
+            logprobs, tokens, cross = step_fn.step_top(last[:, None])  # type: ignore[attr-defined]
+            logprobs = np.asarray(logprobs, dtype=np.float64)
+        else:
+            logits, cross = step_fn.step(last[:, None])
+            logprobs = log_softmax(logits)
+            tokens = None
         if no_repeat_previous:
-            logprobs[np.arange(len(alive)), last] = REPEAT_PENALTY_LOGPROB
-        alive, parents, newly_finished = _select(alive, logprobs, cross, eos, beams)
+            if tokens is None:
+                logprobs[np.arange(len(alive)), last] = REPEAT_PENALTY_LOGPROB
+            else:
+                logprobs[tokens == last[:, None]] = REPEAT_PENALTY_LOGPROB
+        candidates = _candidates(alive, logprobs, tokens, beams)
+        alive, parents, newly_finished = _select(alive, candidates, cross, eos, beams)
         finished.extend(newly_finished)
         steps += 1
         if alive:
@@ -105,23 +129,36 @@ def beam_search(
     return _result(max(finished + alive, key=lambda h: h.score), eos, steps)
 
 
-def _select(
-    alive: list[Hypothesis], logprobs: np.ndarray, cross: np.ndarray | None, eos: int, beams: int
-) -> tuple[list[Hypothesis], list[int], list[Hypothesis]]:
-    vocab = logprobs.shape[1]
+def _candidates(alive: list[Hypothesis], logprobs: np.ndarray, tokens: np.ndarray | None,
+                beams: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate continuations as (beam, token, total score) arrays. `logprobs` is (B, V) over the
+    whole vocabulary (`tokens` None: only the 2 x `beams` best are kept), or (B, K) for the
+    token ids in `tokens` (all kept)."""
     totals = logprobs + np.array([h.score for h in alive])[:, None]
+    if tokens is not None:
+        beam = np.repeat(np.arange(len(alive)), tokens.shape[1])
+        return beam, tokens.ravel().astype(np.int64), totals.ravel()
     flat = totals.ravel()
     count = min(2 * beams, flat.size)
     top = np.argpartition(-flat, count - 1)[:count]
-    top = top[np.lexsort((top, -flat[top]))]  # best first; ties -> lower beam, then lower id
+    beam, token = np.divmod(top, logprobs.shape[1])
+    return beam, token, flat[top]
+
+
+def _select(
+    alive: list[Hypothesis], candidates: tuple[np.ndarray, np.ndarray, np.ndarray],
+    cross: np.ndarray | None, eos: int, beams: int
+) -> tuple[list[Hypothesis], list[int], list[Hypothesis]]:
+    beam_of, token_of, total_of = candidates
+    order = np.lexsort((token_of, beam_of, -total_of))[: 2 * beams]  # best first; ties -> lower beam, then lower id
     next_alive: list[Hypothesis] = []
     parents: list[int] = []
     done: list[Hypothesis] = []
-    for rank, flat_index in enumerate(top):
-        beam, token = divmod(int(flat_index), vocab)
+    for rank, index in enumerate(order):
+        beam, token = int(beam_of[index]), int(token_of[index])
         parent = alive[beam]
         row = [] if cross is None else [np.asarray(cross[beam], dtype=np.float32)]
-        child = Hypothesis(parent.tokens + [token], float(flat[flat_index]), parent.attention + row)
+        child = Hypothesis(parent.tokens + [token], float(total_of[index]), parent.attention + row)
         if token == eos:
             if rank < beams:
                 child.finished = True

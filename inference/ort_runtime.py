@@ -162,6 +162,19 @@ class GraphSession:
         return [DeviceTensor(v) if n in on_device else v.numpy() for n, v in zip(names, values, strict=True)]
 
 
+PACK_ALIGN = 256  # bytes: where each tensor packed into a shared buffer starts (as cudaMalloc aligns)
+
+
+def _pack_layout(names: Collection[str], shapes: Mapping[str, tuple], types: Mapping[str, Any]) -> dict[str, int]:
+    """Byte offsets of `names` packed one after another into one buffer; "" -> the total size."""
+    offsets, size = {}, 0
+    for name in names:
+        offsets[name] = size
+        size += -(-int(np.prod(shapes[name])) * np.dtype(types[name]).itemsize // PACK_ALIGN) * PACK_ALIGN
+    offsets[""] = size
+    return offsets
+
+
 class FixedBinding:
     """A fixed-shape graph run again and again on the same buffers, as CUDA graphs need.
 
@@ -169,11 +182,18 @@ class FixedBinding:
     are updated in place between runs, outputs read after. Each pair in `swap` (input name ->
     output name, e.g. the KV cache) has two buffers that trade places every run: what run n
     writes, run n + 1 reads, with no copy. So there are two bindings, and on a CUDA-graph
-    session each is captured once (graph ids 1 and 2) and then replayed.
+    session each is captured once (graph ids `first_graph_id` and the next) and then replayed.
+
+    The small inputs named in `packed_inputs` share one device buffer, as do the outputs named in
+    `packed_outputs` (each bound at its own offset): `set_many` copies all those inputs in with
+    one transfer and `get_many` all those outputs out with one, instead of one each (a
+    decoder step on a GPU: every transfer waits for the device). Names the graph lacks are left out.
     """
 
-    def __init__(self, graph: GraphSession, swap: Mapping[str, str]) -> None:
+    def __init__(self, graph: GraphSession, swap: Mapping[str, str], packed_inputs: Collection[str] = (),
+                 packed_outputs: Collection[str] = (), first_graph_id: int = 1) -> None:
         self.graph = graph
+        self.first_graph_id = first_graph_id
         session, device = graph.session, graph.device
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = {o.name: o for o in session.get_outputs()}
@@ -182,20 +202,37 @@ class FixedBinding:
                 raise PackageError(f"{graph.path.name}: {meta.name} has no fixed shape ({meta.shape})")
         self.types = {n: _DTYPES.get(m.type, np.float32) for n, m in {**inputs, **outputs}.items()}
         self.shapes = {n: tuple(m.shape) for n, m in {**inputs, **outputs}.items()}
+        packed_in = [n for n in packed_inputs if n in inputs and n not in swap]
+        packed_out = [n for n in packed_outputs if n in outputs and n not in swap.values()]
+        self._in_offsets = _pack_layout(packed_in, self.shapes, self.types)
+        self._out_offsets = _pack_layout(packed_out, self.shapes, self.types)
+        self._staging = np.zeros(self._in_offsets[""], np.uint8)
 
         def buffer(name: str) -> Any:
             return ort.OrtValue.ortvalue_from_numpy(np.zeros(self.shapes[name], self.types[name]), device, 0)
 
-        self._values = {name: buffer(name) for name in inputs if name not in swap}
-        self._values |= {name: buffer(name) for name in outputs if name not in swap.values()}
+        def packed(size: int) -> Any:
+            return ort.OrtValue.ortvalue_from_numpy(np.zeros(max(size, 1), np.uint8), device, 0)
+
+        self._packed_in, self._packed_out = packed(self._in_offsets[""]), packed(self._out_offsets[""])
+        self._values = {name: buffer(name) for name in inputs if name not in swap and name not in packed_in}
+        self._values |= {name: buffer(name) for name in outputs if name not in swap.values() and name not in packed_out}
         self._pairs = {name: (buffer(name), buffer(name)) for name in swap}
         self._bindings = []
         for turn in (0, 1) if swap else (0,):
             binding = session.io_binding()
             for name in inputs:
+                if name in packed_in:
+                    binding.bind_input(name, device, 0, self.types[name], list(self.shapes[name]),
+                                       self._packed_in.data_ptr() + self._in_offsets[name])
+                    continue
                 value = self._pairs[name][turn] if name in swap else self._values[name]
                 binding.bind_ortvalue_input(name, value)
             for name in outputs:
+                if name in packed_out:
+                    binding.bind_output(name, device, 0, self.types[name], list(self.shapes[name]),
+                                        self._packed_out.data_ptr() + self._out_offsets[name])
+                    continue
                 pair = next((i for i, o in swap.items() if o == name), None)
                 value = self._pairs[pair][1 - turn] if pair else self._values[name]
                 binding.bind_ortvalue_output(name, value)
@@ -204,11 +241,28 @@ class FixedBinding:
 
     def set(self, name: str, array: np.ndarray) -> None:
         """Copy `array` into input `name` (for a swapped input: the buffer the next run reads)."""
+        if name in self._in_offsets:
+            self.set_many({name: array})
+            return
         value = self._pairs[name][self._turn] if name in self._pairs else self._values[name]
         value.update_inplace(np.ascontiguousarray(array, dtype=self.types[name]).reshape(self.shapes[name]))
 
+    def set_many(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Copy packed inputs in (one transfer for all of them); others one by one."""
+        packed = False
+        for name, array in arrays.items():
+            if name not in self._in_offsets:
+                self.set(name, array)
+                continue
+            data = np.ascontiguousarray(array, dtype=self.types[name]).reshape(self.shapes[name])
+            start = self._in_offsets[name]
+            self._staging[start: start + data.nbytes] = data.reshape(-1).view(np.uint8)
+            packed = True
+        if packed:
+            self._packed_in.update_inplace(self._staging)
+
     def run(self) -> None:
-        self.graph.run_bound(self._bindings[self._turn], self._turn + 1)
+        self.graph.run_bound(self._bindings[self._turn], self.first_graph_id + self._turn)
         self._turn = (self._turn + 1) % len(self._bindings)
 
     def outputs(self) -> dict[str, np.ndarray]:
@@ -217,8 +271,24 @@ class FixedBinding:
 
     def get(self, name: str) -> np.ndarray:
         """A host copy of output `name` of the last run, as float32 for float outputs."""
+        if name in self._out_offsets:
+            return self.get_many([name])[name]
         array = self._values[name].numpy()
         return array.astype(np.float32) if array.dtype == np.float16 else array
+
+    def get_many(self, names: Collection[str]) -> dict[str, np.ndarray]:
+        """Host copies of outputs `names` (the packed ones in one transfer), float as float32."""
+        whole = self._packed_out.numpy() if any(n in self._out_offsets for n in names) else None
+        result = {}
+        for name in names:
+            if name not in self._out_offsets:
+                result[name] = self.get(name)
+                continue
+            start = self._out_offsets[name]
+            size = int(np.prod(self.shapes[name])) * np.dtype(self.types[name]).itemsize
+            array = whole[start: start + size].view(self.types[name]).reshape(self.shapes[name])
+            result[name] = array.astype(np.float32) if array.dtype == np.float16 else array.copy()
+        return result
 
 
 def _create_session(path: Path, device: str, threads: int | None, cuda_graph: bool = False,

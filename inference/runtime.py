@@ -21,7 +21,13 @@ import numpy as np
 
 from inference.calibration import apply_temperature
 from inference.cancel import is_cancelled
-from inference.decoder_step import STATIC_CACHE_SWAP, KVCacheStep, StaticKVCacheStep
+from inference.decoder_step import (
+    STATIC_CACHE_SWAP,
+    STATIC_PACKED_INPUTS,
+    STATIC_PACKED_OUTPUTS,
+    KVCacheStep,
+    StaticKVCacheStep,
+)
 from inference.errors import CancelledError, InferenceError, PackageError
 from inference.explain import Explanation
 from inference.generation import beam_search
@@ -132,7 +138,7 @@ class ReportRuntime:
         if graph is not None:
             try:
                 if self._fixed is None or self._fixed.graph is not graph:
-                    self._fixed = FixedBinding(graph, STATIC_CACHE_SWAP)
+                    self._fixed = FixedBinding(graph, STATIC_CACHE_SWAP, STATIC_PACKED_INPUTS, STATIC_PACKED_OUTPUTS)
                 if StaticKVCacheStep.holds(self._fixed, beams, max_steps):
                     return StaticKVCacheStep(self._fixed, vision["cross_keys"], vision["cross_values"])
             except CancelledError:

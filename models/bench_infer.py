@@ -4,8 +4,10 @@ Same random weights in one process. (a) torch, no KV cache: the whole prefix is 
 every step, beam 2. (b) the `inference` package: ORT vision graph, then its beam search over
 the KV-cache decoder-step graph (fp16 + IO binding on CUDA, fp32 on CPU). Both decode exactly
 `--steps` tokens (EOS is ignored, as the reference did) so the work is comparable; vision
-runs alternate between the paths so load from other processes hits both alike. Prints
-figures and ratios; asserts nothing. Must not be imported by app, ui or inference.
+runs, and then decodes, alternate between the paths so load from other processes (or a GPU
+changing speed) hits all alike. On CUDA, (c) is the fixed-shape decoder replayed as CUDA
+graphs: its search on the graph's best log-probabilities with a step's small tensors copied in
+and out at once and, side by side, one copy per tensor, and the whole logits normalised on the host. Prints figures and ratios; asserts nothing. Must not be imported by app, ui or inference.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=120, help="tokens to decode (default 120)")
     parser.add_argument("--beams", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="vision runs to take the median of")
+    parser.add_argument("--decode-rounds", type=int, default=3,
+                        help="rounds of decodes, each path in turn, to take the median of (default 3)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch and ORT")
     parser.add_argument("--peak-tflops", type=float, default=None, help="device peak for the utilisation line")
     parser.add_argument("--seed", type=int, default=0)
@@ -116,13 +120,17 @@ class BenchPath:
     # The vision run with the pixels already on the device (IO binding); None where not apart.
     vision_resident: Callable[[], object] | None = None
     # (c) decoding with the fixed-shape decoder graph (CUDA graphs); None where there is none.
-    decode_static: Callable[[int], tuple[list[int], int]] | None = None
+    decode_static: Callable[..., tuple[list[int], int]] | None = None
     static_note: str = ""
     # (c) the vision graph with its batch fixed at one scan (a CUDA graph): with and without
     # copying the pixels in first; None where there is none.
     vision_fixed: tuple[Callable[[], object], Callable[[], object]] | None = None
     vision_fixed_note: str = ""
     vision_fixed_ms: float | None = None  # its median with the pixel copy, once measured
+    # (c) whether a search of (beams, steps) fits the fixed-shape decoder; the ms that n
+    # replays of its step alone take (no copies out, no search).
+    static_fits: Callable[[int, int], bool] = lambda beams, steps: False
+    static_replay: Callable[[int], float] | None = None
 
 
 def torch_path(model: MedMPTReportModel, pixels: np.ndarray, bos: int, args) -> BenchPath:
@@ -146,7 +154,13 @@ def torch_path(model: MedMPTReportModel, pixels: np.ndarray, bos: int, args) -> 
 
 def ort_path(package_dir: Path, pixels: np.ndarray, args) -> BenchPath:
     """(b) our runtime: ORT vision graph, then the inference package's KV-cache beam search."""
-    from inference.decoder_step import STATIC_CACHE_SWAP, KVCacheStep, StaticKVCacheStep
+    from inference.decoder_step import (
+        STATIC_CACHE_SWAP,
+        STATIC_PACKED_INPUTS,
+        STATIC_PACKED_OUTPUTS,
+        KVCacheStep,
+        StaticKVCacheStep,
+    )
     from inference.generation import beam_search
     from inference.ort_runtime import FixedBinding, OrtModel
     from inference.package import load_package
@@ -175,13 +189,15 @@ def ort_path(package_dir: Path, pixels: np.ndarray, args) -> BenchPath:
     decode_static, note = None, "no fixed-shape decoder (CPU, or the package has none)"
     if runtime.static_decoder is not None:
         graph = runtime.static_decoder
-        fixed = FixedBinding(graph, STATIC_CACHE_SWAP)
+        fixed = FixedBinding(graph, STATIC_CACHE_SWAP, STATIC_PACKED_INPUTS, STATIC_PACKED_OUTPUTS)
+        # The same graph with one transfer per tensor, as before 2026-11-27 (its own CUDA graphs).
+        unpacked = FixedBinding(graph, STATIC_CACHE_SWAP, first_graph_id=3)
         note = f"fixed-shape decoder, CUDA graphs {'on' if graph.cuda_graph else 'off (not available)'}"
 
-        def decode_static(steps: int):
-            if not StaticKVCacheStep.holds(fixed, args.beams, steps):
-                raise ValueError(f"{args.beams} beams and {steps} tokens do not fit the fixed-shape decoder")
-            step = StaticKVCacheStep(fixed, cross["cross_keys"], cross["cross_values"])
+        def decode_static(steps: int, device_top: bool = True, packed: bool = True):
+            step = StaticKVCacheStep(fixed if packed else unpacked, cross["cross_keys"], cross["cross_values"])
+            if not device_top:  # as before 2026-11-27: the logits to the host, normalised there
+                step.top_k = 0
             result = _drain(beam_search(step, bos, NO_EOS, args.beams, steps))
             return list(result.tokens), result.steps
 
@@ -200,29 +216,28 @@ def ort_path(package_dir: Path, pixels: np.ndarray, args) -> BenchPath:
 
         vision_fixed = (fixed_with_copy, fixed_resident)
     graph_note = f"CUDA graph {'on' if runtime.fixed_vision is not None and runtime.fixed_vision.cuda_graph else 'off'}"
-    return BenchPath(vision, decode, runtime.device, resident, decode_static, note, vision_fixed, graph_note)
+    bench = BenchPath(vision, decode, runtime.device, resident, decode_static, note, vision_fixed, graph_note)
+    if runtime.static_decoder is not None:
+        bench.static_fits = lambda beams, steps: StaticKVCacheStep.holds(fixed, beams, steps)
+
+        def replay(count: int) -> float:
+            elapsed = 0.0
+            for position in range(count):
+                fixed.set("position", np.array([position], dtype=np.int64))
+                started = time.perf_counter()
+                fixed.run()
+                elapsed += time.perf_counter() - started
+            return elapsed * 1000.0
+
+        bench.static_replay = replay
+    return bench
 
 
-def measure_static(path: BenchPath, args) -> PathTimes | None:
-    """(c): the ORT path's decode on the fixed-shape decoder, after a warm-up long enough for
-    ONNX Runtime to capture both CUDA graphs; None (with the reason printed) where there is none."""
-    if path.decode_static is None:
-        print(f"(c) {path.static_note}")
-        return None
-    try:
-        path.decode_static(min(8, args.steps))  # warm-up: each graph's first runs, then capture
-        decode_ms, (tokens, steps) = _timed_ms(lambda: path.decode_static(args.steps))
-    except ValueError as exc:
-        print(f"(c) not measured: {exc}")
-        return None
-    print(f"(c) {path.static_note}")
-    # (c)'s whole report: the one-scan vision graph where there is one, else (b)'s vision.
-    return PathTimes(path.vision_fixed_ms or 0.0, decode_ms, steps, tokens)
-
-
-def measure(path: BenchPath, other: BenchPath, args) -> tuple[PathTimes, PathTimes]:
-    """Vision runs alternate between the paths (so load from other processes hits both alike);
-    then each path decodes once after a short warm-up."""
+def measure(path: BenchPath, other: BenchPath, args) -> tuple[PathTimes, PathTimes, PathTimes | None]:
+    """Vision runs alternate between the paths, and so do the decodes, in `--decode-rounds`
+    rounds of (a), (b), then (c) both ways: a GPU or CPU that speeds up or slows down during
+    the run (seen on lent GPUs) then moves every path's median alike. (c) is None (the reason
+    printed) where there is no fixed-shape decoder or the search does not fit it."""
     times: tuple[list[float], list[float]] = ([], [])
     for index in range(args.repeats + 1):
         for slot, candidate in enumerate((path, other)):
@@ -243,12 +258,46 @@ def measure(path: BenchPath, other: BenchPath, args) -> tuple[PathTimes, PathTim
         other.vision_fixed_ms = medians[0]
         print(f"(c) vision, batch fixed at one scan ({other.vision_fixed_note}): "
               f"median {medians[0]:.2f} ms ({medians[1]:.2f} ms with the pixels already on the device)")
-    results = []
-    for slot, candidate in enumerate((path, other)):
-        candidate.decode(min(3, args.steps))  # warm-up
-        decode_ms, (tokens, steps) = _timed_ms(lambda c=candidate: c.decode(args.steps))
-        results.append(PathTimes(statistics.median(times[slot]), decode_ms, steps, tokens))
-    return results[0], results[1]
+    decoders: dict[str, Callable[[int], tuple[list[int], int]]] = {"a": path.decode, "b": other.decode}
+    static = other.decode_static
+    if static is None:
+        print(f"(c) {other.static_note}")
+    elif not other.static_fits(args.beams, args.steps):
+        print(f"(c) not measured: {args.beams} beams and {args.steps} tokens do not fit the fixed-shape decoder")
+    else:
+        print(f"(c) {other.static_note}")
+        decoders["c"] = static
+        decoders["c-unpacked"] = lambda steps: static(steps, packed=False)
+        decoders["c-host"] = lambda steps: static(steps, device_top=False, packed=False)
+    for decode in decoders.values():
+        decode(min(8, args.steps))  # warm-up: for (c) each graph's first runs, then its capture
+    runs: dict[str, list[tuple[float, tuple[list[int], int]]]] = {name: [] for name in decoders}
+    for _ in range(args.decode_rounds):
+        for name, decode in decoders.items():
+            runs[name].append(_timed_ms(lambda d=decode: d(args.steps)))
+    results = {}
+    for name, timed in runs.items():
+        ms = statistics.median(t for t, _ in timed)
+        tokens, steps = timed[-1][1]
+        results[name] = PathTimes(0.0, ms, steps, tokens)
+    a, b = results["a"], results["b"]
+    a.vision_ms, b.vision_ms = statistics.median(times[0]), statistics.median(times[1])
+    c = results.get("c")
+    if c is not None:
+        # (c)'s whole report: the one-scan vision graph where there is one, else (b)'s vision.
+        c.vision_ms = other.vision_fixed_ms or 0.0
+        unpacked, host = results["c-unpacked"], results["c-host"]
+        same = "yes" if host.tokens == c.tokens == unpacked.tokens else "no"
+        print(f"(c) a step's small inputs copied in at once and its outputs out at once, the search on each beam's "
+              f"best log-probabilities from the graph: {c.token_ms:.2f} ms per token; one copy per tensor: "
+              f"{unpacked.token_ms:.2f} ms (ratio {unpacked.token_ms / c.token_ms:.2f}); and the whole logits "
+              f"copied to the host and normalised there (as before): {host.token_ms:.2f} ms "
+              f"(ratio {host.token_ms / c.token_ms:.2f}); same tokens: {same}")
+        if other.static_replay is not None:
+            replay = other.static_replay(args.steps) / args.steps
+            print(f"(c) of which the graph's replay alone (one input copied in, nothing out): {replay:.2f} ms a step; "
+                  f"the rest, {c.token_ms - replay:.2f} ms, is the host's (copies in and out, the search)")
+    return a, b, c
 
 
 def _drain(generator):
@@ -306,7 +355,7 @@ def report(config: MedMPTConfig, a: PathTimes, b: PathTimes, args, ort_device: s
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.steps < 1 or args.beams < 1 or args.repeats < 1:
+    if args.steps < 1 or args.beams < 1 or args.repeats < 1 or args.decode_rounds < 1:
         print("medmpt bench infer: error: --steps, --beams and --repeats must be at least 1", file=sys.stderr)
         return 2
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -329,8 +378,7 @@ def run(args: argparse.Namespace) -> int:
         pixels = rng.uniform(-1, 1, size=(1, model.config.num_slices, 3, 224, 224)).astype(np.float32)
         theirs = torch_path(model, pixels, bos, args)
         ours = ort_path(package, pixels, args)
-        a, b = measure(theirs, ours, args)
-        c = measure_static(ours, args)
+        a, b, c = measure(theirs, ours, args)
         ort_device = ours.device
     report(model.config, a, b, args, ort_device, c)
     return 0

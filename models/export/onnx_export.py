@@ -25,14 +25,18 @@ DECODER_INPUTS = ["input_ids", "past_keys", "past_values", "cross_keys", "cross_
 DECODER_OUTPUTS = ["logits", "present_keys", "present_values", "cross_attention"]
 STATIC_DECODER_INPUTS = ["input_ids", "position", "beam_index", "cache_keys", "cache_values",
                          "cross_keys", "cross_values"]
-STATIC_DECODER_OUTPUTS = ["logits", "next_cache_keys", "next_cache_values", "cross_attention"]
+STATIC_DECODER_OUTPUTS = ["logits", "next_cache_keys", "next_cache_values", "cross_attention",
+                          "top_logprobs", "top_ids"]
 # Kept in float32 inside fp16 graphs (inputs/outputs stay float16): numerically sensitive ops.
 # Not Softmax or ReduceMean: ONNX Runtime's CUDA kernels accumulate in float32 themselves, and
 # two Casts around each cost more than the operator (H200, 2026-11-27: README, "On a GPU").
-FP16_KEEP_FP32 = ["LayerNormalization", "Pow", "Sqrt", "Erf", "Range"]
-# Float32 inputs of the fp16 graphs. The vision input is 19 MB of pixels: casting it on the host
-# costs more than the whole fp16 vision run on a GPU, so the graph casts it on the device.
-FP16_FLOAT32_IO = {"vision": ("pixel_values",), "decoder": (), "decoder_static": ()}
+# LogSoftmax and TopK: the fixed-shape decoder's log-probabilities, summed over a whole report.
+FP16_KEEP_FP32 = ["LayerNormalization", "Pow", "Sqrt", "Erf", "Range", "LogSoftmax", "TopK"]
+# Float32 inputs and outputs of the fp16 graphs. The vision input is 19 MB of pixels: casting it
+# on the host costs more than the whole fp16 vision run on a GPU, so the graph casts it on the
+# device. The fixed-shape decoder's best log-probabilities are summed over a whole report.
+FP16_FLOAT32_IO = {"vision": ("pixel_values",), "decoder": (),
+                  "decoder_static": ("top_logprobs",)}
 
 
 def _export(module, args, path: Path, inputs, outputs, dynamic_axes) -> Path:

@@ -168,4 +168,9 @@ class StaticDecoderStep(DecoderStep):
             return (torch.where(write, new_keys, cache_keys[index].index_select(0, beam_index)),
                     torch.where(write, new_values, cache_values[index].index_select(0, beam_index)))
 
-        return self._layers(x, bias, self_keys_values, cross_keys, cross_values)
+        logits, keys, values, cross = self._layers(x, bias, self_keys_values, cross_keys, cross_values)
+        # The beam search needs only each beam's best few log-probabilities: computed here, on
+        # the device, it need not copy the logits (B x V) to the host and normalise them there.
+        top = min(2 * input_ids.shape[0] + 1, logits.shape[-1])
+        top_logprobs, top_ids = torch.log_softmax(logits[:, -1].float(), dim=-1).topk(top, dim=-1)
+        return logits, keys, values, cross, top_logprobs, top_ids

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from inference.errors import CancelledError
-from inference.generation import beam_search
+from inference.generation import beam_search, log_softmax
 
 BOS, EOS, A, B, C = 2, 3, 4, 5, 6
 VOCAB = 7
@@ -141,3 +141,64 @@ def test_object_with_cancelled_attribute_is_a_cancel_token() -> None:
 
     with pytest.raises(CancelledError):
         _run(beam_search(TableScorer({}, DEFAULT), BOS, EOS, cancel=Token()))
+
+
+class RandomScorer:
+    """Random logits over a 60-token vocabulary that depend on the whole history (kept in a fake
+    cache), with each beam's previous token often the most likely (so the bar on repeats
+    matters); `top_k` > 0 also offers the device-side search's best log-probabilities."""
+
+    def __init__(self, top_k: int = 0, seed: int = 0):
+        self.top_k, self.seed = top_k, seed
+        self.histories: list[tuple[int, ...]] = []
+        self.full_calls = self.top_calls = 0
+
+    def reset(self) -> None:
+        self.histories = [()]
+
+    def _logits(self, input_ids: np.ndarray) -> np.ndarray:
+        self.histories = [h + (int(t),) for h, t in zip(self.histories, input_ids[:, 0], strict=True)]
+        rows = []
+        for history in self.histories:
+            rng = np.random.default_rng([self.seed, *history])
+            row = rng.normal(0.0, 2.0, 60)
+            row[EOS] -= 6.0 if len(history) < 12 else 0.0
+            if rng.random() < 0.5:
+                row[history[-1]] = row.max() + 1.0
+            rows.append(row)
+        return np.array(rows)
+
+    def step(self, input_ids: np.ndarray):
+        self.full_calls += 1
+        return self._logits(input_ids), None
+
+    def step_top(self, input_ids: np.ndarray):
+        self.top_calls += 1
+        logprobs = log_softmax(self._logits(input_ids)).astype(np.float32)
+        ids = np.argsort(-logprobs, axis=1, kind="stable")[:, : self.top_k]
+        return np.take_along_axis(logprobs, ids, 1), ids, None
+
+    def reorder(self, index: np.ndarray) -> None:
+        self.histories = [self.histories[i] for i in index]
+
+
+@pytest.mark.parametrize("beams", [1, 2])
+@pytest.mark.parametrize("seed", range(6))
+def test_search_on_the_graph_s_best_log_probabilities_chooses_what_the_full_vocabulary_does(beams, seed) -> None:
+    # The fixed-shape decoder graph gives each beam's 2 x beams + 1 best log-probabilities; the
+    # report (tokens, score) must be the one the search over all logits writes.
+    full_scorer, top_scorer = RandomScorer(seed=seed), RandomScorer(top_k=2 * beams + 1, seed=seed)
+    full, _ = _run(beam_search(full_scorer, BOS, EOS, beams=beams, max_steps=30))
+    top, _ = _run(beam_search(top_scorer, BOS, EOS, beams=beams, max_steps=30))
+    assert top_scorer.top_calls > 5 and top_scorer.full_calls == 0
+    assert top.tokens == full.tokens and top.ended_with_eos == full.ended_with_eos
+    assert top.score == pytest.approx(full.score, abs=1e-4)
+    assert all(a != b for a, b in zip(top.tokens, top.tokens[1:], strict=False))  # no immediate repeat
+
+
+def test_too_few_best_log_probabilities_for_the_beams_fall_back_to_the_logits() -> None:
+    # Five per beam serve two beams, not three: then the logits are read, and the report is the same.
+    scorer = RandomScorer(top_k=5, seed=1)
+    result, _ = _run(beam_search(scorer, BOS, EOS, beams=3, max_steps=20))
+    assert scorer.full_calls > 5 and scorer.top_calls == 0
+    assert result.tokens == _run(beam_search(RandomScorer(seed=1), BOS, EOS, beams=3, max_steps=20))[0].tokens

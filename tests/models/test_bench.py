@@ -54,6 +54,10 @@ def test_bench_infer_times_the_fixed_shape_graphs_where_there_are_some(monkeypat
     line = next(line for line in out.splitlines() if line.startswith("(c) ORT, fixed-shape decoder"))
     assert "ms per token" in line and "same tokens as (b): yes" in line
     assert "with the one-scan graph vision" in line
+    # Packed copies, one copy per tensor, and the whole logits on the host, side by side.
+    both = next(line for line in out.splitlines() if line.startswith("(c) a step's small inputs"))
+    assert "normalised there" in both and "same tokens: yes" in both
+    assert any(line.startswith("(c) of which the graph's replay alone") for line in out.splitlines())
 
 
 def test_bench_infer_refuses_bad_arguments(capsys):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.decoder_step import STATIC_CACHE_SWAP
+from inference.decoder_step import STATIC_CACHE_SWAP, STATIC_PACKED_INPUTS, STATIC_PACKED_OUTPUTS
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "models" / "packages" / "medmpt-tiny-phantom"
@@ -45,7 +45,7 @@ def setup():
     decoder = GraphSession(package.graph_path("decoder", "fp16"), "cpu", threads=2)
     decoder.use_binding = True
     static = GraphSession(package.graph_path("decoder_static", "fp16"), "cpu", threads=2)
-    return package, vision.run({"pixel_values": pixels}), decoder, FixedBinding(static, STATIC_CACHE_SWAP), volume
+    return package, vision.run({"pixel_values": pixels}), decoder, FixedBinding(static, STATIC_CACHE_SWAP, STATIC_PACKED_INPUTS, STATIC_PACKED_OUTPUTS), volume
 
 
 def test_the_package_pins_a_fixed_shape_decoder_for_the_search():
@@ -64,6 +64,7 @@ def test_fixed_shape_decoder_writes_the_same_report_with_the_same_attention(setu
     dynamic = _decode(KVCacheStep(decoder, out["cross_keys"], out["cross_values"]), tokens)
     step = StaticKVCacheStep(fixed, out["cross_keys"], out["cross_values"])
     assert (step.batch, step.capacity) == (2, 120)
+    assert step.top_k == 5  # each beam's five best log-probabilities: the search reads those, not the logits
     static = _decode(step, tokens)
     assert len(dynamic.tokens) > 10
     assert static.tokens == dynamic.tokens
@@ -87,6 +88,46 @@ def test_stale_values_in_the_cache_do_not_reach_the_next_report(setup):
         fixed.run()
     dynamic = _decode(KVCacheStep(decoder, out["cross_keys"], out["cross_values"]), tokens)
     assert _decode(step, tokens).tokens == dynamic.tokens
+
+
+class _Counting:
+    """Stands in for a packed buffer's OrtValue and counts the transfers through it."""
+
+    def __init__(self, value):
+        self.value, self.copies = value, 0
+
+    def update_inplace(self, array):
+        self.copies += 1
+        self.value.update_inplace(array)
+
+    def numpy(self):
+        self.copies += 1
+        return self.value.numpy()
+
+
+def test_a_step_s_small_tensors_go_in_at_once_and_come_out_at_once_with_the_same_values(setup):
+    # On a GPU every transfer waits for the device: a step copies its three small inputs in with
+    # one transfer and its best log-probabilities, their ids and the cross-attention out with one.
+    from inference.decoder_step import StaticKVCacheStep
+    from inference.ort_runtime import FixedBinding
+
+    package, out, _, packed, _ = setup
+    plain = FixedBinding(packed.graph, STATIC_CACHE_SWAP, first_graph_id=3)
+    steps = [StaticKVCacheStep(b, out["cross_keys"], out["cross_values"]) for b in (packed, plain)]
+    packed._packed_in, packed._packed_out = _Counting(packed._packed_in), _Counting(packed._packed_out)
+    last = np.full((2, 1), package.manifest["tokens"]["bos"])
+    for position in range(4):
+        (p_top, p_ids, p_cross), (u_top, u_ids, u_cross) = (s.step_top(last) for s in steps)
+        np.testing.assert_array_equal(p_ids, u_ids)
+        np.testing.assert_array_equal(p_top, u_top)
+        np.testing.assert_array_equal(p_cross, u_cross)
+        assert p_top.dtype == np.float32 and p_ids.dtype == np.int64 and p_cross.shape == (2, 2, 32)
+        last = p_ids[:, :1]
+        for s in steps:
+            s.reorder(np.array([1, 0]) if position % 2 else np.array([0, 0]))
+    assert (packed._packed_in.copies, packed._packed_out.copies) == (4, 4)
+    logits = packed.get_many(["logits", "cross_attention"])
+    np.testing.assert_array_equal(logits["logits"], plain.get("logits"))
 
 
 @pytest.mark.parametrize(("slot", "graph", "precision", "fixed_dims", "logged"), [

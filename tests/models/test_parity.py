@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from inference.generation import log_softmax
 from models.medmpt.generate import greedy_full_prefix
 
 from .conftest import open_session
@@ -196,12 +197,19 @@ def test_fixed_shape_decoder_matches_the_dynamic_decoder_step_by_step(tmp_path, 
         logits, keys, values, attention = dynamic.run(None, {"input_ids": ids, "past_keys": keys,
                                                              "past_values": values, **cross})
         feeds = {"input_ids": ids, "position": np.array([position]), "beam_index": order, **cross}
-        s_logits, s_keys, s_values, s_attention = static.run(None, {**feeds, **cache})
+        s_logits, s_keys, s_values, s_attention, top_logprobs, top_ids = static.run(None, {**feeds, **cache})
         cache = {"cache_keys": s_keys, "cache_values": s_values}
         np.testing.assert_allclose(s_logits, logits, rtol=0, atol=1e-4)
+        # Each beam's five best log-probabilities, best first, as the search would rank them.
+        logprobs = log_softmax(logits[:, -1])
+        np.testing.assert_array_equal(top_ids, np.argsort(-logprobs, axis=1, kind="stable")[:, :5])
+        np.testing.assert_allclose(top_logprobs, np.take_along_axis(logprobs, top_ids, 1), rtol=0, atol=1e-4)
         np.testing.assert_allclose(s_attention, attention, rtol=0, atol=1e-4)
         np.testing.assert_allclose(s_keys[:, :, :, : position + 1], keys, rtol=0, atol=1e-5)
         h_feeds = {**feeds, **{k: v.astype(np.float16) for k, v in cross.items()}, **cache_half}
-        h_logits, h_keys, h_values, _ = half.run(None, h_feeds)
+        h_logits, h_keys, h_values, _, h_top, h_ids = half.run(None, h_feeds)
         cache_half = {"cache_keys": h_keys, "cache_values": h_values}
         np.testing.assert_allclose(h_logits.astype(np.float32), logits, rtol=0, atol=FP16_TOL)
+        # The fp16 graph normalises its own float16 logits in float32.
+        assert h_top.dtype == np.float32
+        np.testing.assert_allclose(h_top, np.take_along_axis(log_softmax(h_logits[:, -1]), h_ids, 1), rtol=0, atol=1e-5)
