@@ -1,5 +1,5 @@
 """Graph variants timed side by side on one device (a GPU aid): the vision graph exported four
-ways, and the fixed-shape decoder step with heads split by reshapes (now) or transposes (before).
+ways, and the fixed-shape decoder step laid out three ways (now, and two earlier layouts).
 
     PYTHONPATH=. python3 scripts/graph_variants.py paper|tiny cuda|cpu [REPEATS]
 
@@ -21,8 +21,10 @@ For each: graph nodes (fp16, after ONNX Runtime's fusions), the largest differen
 output from `now` (fp32 graphs on the CPU), and the fp16 graph's median ms per 32-slice scan
 with its batch fixed at one scan, the pixels already on the device and, on CUDA, replayed as a
 CUDA graph (as the workstation runs it); then a torch reference. The decoder part exports the
-fixed-shape step both ways from the same weights and replays each 120 times on its own buffers
-(CUDA graphs on CUDA): ms per step and the largest logit difference. Prints only; asserts nothing.
+fixed-shape step three ways from the same weights (now; each layer's cache gathered apart, as
+before 2026-11-27 evening; that and heads split by transposes, as before e52bad8) and replays
+each 120 times on its own buffers (CUDA graphs on CUDA): ms per step and the largest logit
+difference. Prints only; asserts nothing.
 """
 
 from __future__ import annotations
@@ -194,11 +196,36 @@ def torch_reference(model, pixels: np.ndarray, device: str, repeats: int) -> Non
     model.to("cpu")
 
 
+def _layer_gathers_forward(self, input_ids, position, beam_index, cache_keys, cache_values, cross_keys,
+                           cross_values):
+    """StaticDecoderStep.forward as it was before 2026-11-27 (evening): each layer's cache picked
+    by its own Gather and reordered by another, each layer's cross keys/values by a Gather."""
+    emb = self.decoder.bert.bert.embeddings
+    x = emb.word_embeddings(input_ids) + emb.position_embeddings(position).unsqueeze(0)
+    x = emb.LayerNorm(x + emb.token_type_embeddings.weight[0])
+    slots = torch.arange(cache_keys.shape[3], device=input_ids.device)
+    write = (slots == position).view(1, 1, -1, 1)
+    bias = (slots > position).to(x.dtype).view(1, 1, 1, -1) * -1.0e4
+
+    def self_keys_values(index, new_keys, new_values):
+        return (torch.where(write, new_keys, cache_keys[index].index_select(0, beam_index)),
+                torch.where(write, new_values, cache_values[index].index_select(0, beam_index)))
+
+    logits, keys, values, cross = self._layers(x, bias, self_keys_values, cross_keys, cross_values)
+    top = min(2 * input_ids.shape[0] + 1, logits.shape[-1])
+    top_logprobs, top_ids = torch.log_softmax(logits[:, -1].float(), dim=-1).topk(top, dim=-1)
+    return logits, keys, values, cross, top_logprobs, top_ids
+
+
 def decoder_ab(model, tmp: Path, device: str, repeats: int) -> None:
-    """Fixed-shape decoder step, heads by reshapes (now) against transposes (before e52bad8)."""
+    """Fixed-shape decoder step: now (heads by reshapes, the cache reordered once for all layers
+    and split), against each layer's cache gathered apart (before 2026-11-27 evening), and
+    against heads split by transposes too (before e52bad8)."""
     cfg = model.config
     results = {}
-    for name in ("reshapes", "transposes"):
+    for name in ("reshapes", "layer-gathers", "transposes"):
+        if name == "layer-gathers":
+            StaticDecoderStep.forward = _layer_gathers_forward
         if name == "transposes":
             StaticDecoderStep._split, StaticDecoderStep._join = DecoderStep._split, DecoderStep._join
         fp32 = export_decoder_static(model, tmp / f"static-{name}.onnx", batch=2, capacity=120)
@@ -228,7 +255,7 @@ def decoder_ab(model, tmp: Path, device: str, repeats: int) -> None:
         del fixed, graph
     base = results["reshapes"][1]
     for name, (ms, logits, nodes) in results.items():
-        print(f"decoder_static {name:10s} {ms:6.3f} ms/step (120-step replays)  {nodes} nodes  "
+        print(f"decoder_static {name:13s} {ms:6.3f} ms/step (120-step replays)  {nodes} nodes  "
               f"logits vs reshapes {float(np.abs(logits - base).max()):.2e}", flush=True)
 
 

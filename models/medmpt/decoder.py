@@ -164,11 +164,17 @@ class StaticDecoderStep(DecoderStep):
         write = (slots == position).view(1, 1, -1, 1)
         bias = (slots > position).to(x.dtype).view(1, 1, 1, -1) * NEG
 
-        def self_keys_values(index, new_keys, new_values):
-            return (torch.where(write, new_keys, cache_keys[index].index_select(0, beam_index)),
-                    torch.where(write, new_values, cache_values[index].index_select(0, beam_index)))
+        # The beam reorder once for all layers, then one split per tensor: two Gathers and two
+        # Splits a step instead of a Gather per layer to pick the layer and another to reorder.
+        keys_by_layer = cache_keys.index_select(1, beam_index).unbind(0)
+        values_by_layer = cache_values.index_select(1, beam_index).unbind(0)
 
-        logits, keys, values, cross = self._layers(x, bias, self_keys_values, cross_keys, cross_values)
+        def self_keys_values(index, new_keys, new_values):
+            return (torch.where(write, new_keys, keys_by_layer[index]),
+                    torch.where(write, new_values, values_by_layer[index]))
+
+        logits, keys, values, cross = self._layers(x, bias, self_keys_values, cross_keys.unbind(0),
+                                                   cross_values.unbind(0))
         # The beam search needs only each beam's best few log-probabilities: computed here, on
         # the device, it need not copy the logits (B x V) to the host and normalise them there.
         top = min(2 * input_ids.shape[0] + 1, logits.shape[-1])

@@ -128,6 +128,23 @@ def test_the_cuda_graph_decoder_moves_no_data_to_split_or_join_heads(tiny_packag
     assert len(transposes) == 2 * manifest["architecture"]["text_layers"]  # self and cross keys
 
 
+def test_the_cuda_graph_decoder_reorders_its_cache_once_not_per_layer(tiny_package, manifest):
+    # Every Gather is a kernel in the replayed step: the beam reorder runs once over the whole
+    # cache (keys, values) and the layers are split apart, instead of a Gather per layer to pick
+    # it and another to reorder it (38 Gathers in the `paper` step, 5 now).
+    graph = onnx.load(str(tiny_package / manifest["graphs"]["decoder_static"]["fp16"])).graph
+    inputs_of = {name: node for node in graph.node for name in node.output}
+    gathers = [node for node in graph.node if node.op_type == "Gather"]
+    reorders = [node for node in gathers if node.input[1] == "beam_index"]
+    assert sorted(node.input[0] for node in reorders) == ["cache_keys", "cache_values"]
+    splits = [node for node in graph.node if node.op_type == "Split"]
+    layers = manifest["architecture"]["text_layers"]
+    assert len(splits) == 4 and all(len(node.output) == layers for node in splits)
+    assert len(gathers) <= 5, [(node.name, node.input) for node in gathers]
+    assert all(inputs_of.get(node.input[0]) is None or inputs_of[node.input[0]].op_type != "Gather"
+               for node in gathers)
+
+
 def test_vision_outputs_have_documented_shapes(manifest, vision_ort):
     arch = manifest["architecture"]
     layers, heads = arch["text_layers"], arch["text_heads"]
