@@ -9,7 +9,8 @@ the finding, or at or below `LOW` while one does (`disagreements`).
 The decoder writes one token at a time and can also contradict itself (`contradictions`): a
 finding both reported and denied ("Moderate emphysema." under "No emphysema."), an
 impression that names a finding, a side or a lobe its findings section does not describe, or
-one that lists the same lobe twice ("in the left upper lobe and left upper lobe").
+one that lists the same lobe twice ("in the left upper lobe and left upper lobe"). It can also
+stop a sentence short (`unfinished`): "There is a 9 mm." gives a size and names nothing.
 Qt-free.
 """
 
@@ -169,9 +170,29 @@ class Check:
     sentences: tuple[int, ...] = ()
 
 
+# A size written as an adjective with no noun after it ("There is a 9 mm."): the decoder stopped
+# the phrase short (seen on the shared real series, far from the phantoms it learnt from). A
+# reader's "The nodule measures 9 mm." has no article before the size and is not flagged.
+_DANGLING_SIZE = re.compile(r"\b(?:a|an)\s+\d+(?:\.\d+)?\s*(?:mm|cm)\s*[.;:]?\s*$")
+
+
+def unfinished(sentences: Iterable[str]) -> Check | None:
+    """One check naming every sentence that gives a size but stops before saying of what."""
+    texts = [text.strip() for text in sentences]
+    short = tuple(i for i, text in enumerate(texts) if _DANGLING_SIZE.search(text.lower()))
+    if not short:
+        return None
+    quoted = " / ".join(f'"{texts[i]}"' for i in short)
+    return Check(f"Check: {quoted} gives a size but names no finding. Complete or delete "
+                 f"{'it' if len(short) == 1 else 'them'} before accepting.", short)
+
+
 def report_checks(sentences: Sequence[tuple[str, str]], diagnosis: Mapping[str, Mapping[str, float]]) -> list[Check]:
     """Every check of a report's (section, text) sentences: against the diagnosis heads first,
-    then against itself. Runs on the AI draft and again on the text as the reader edits it."""
+    then against itself, then sentences stopped short. Runs on the AI draft and again on the text
+    as the reader edits it."""
     heads = disagreements([text for _, text in sentences], diagnosis)
+    short = unfinished(text for _, text in sentences)
     return ([Check(d.message, d.sentences) for d in heads]
-            + [Check(c.message, c.sentences) for c in contradictions(sentences)])
+            + [Check(c.message, c.sentences) for c in contradictions(sentences)]
+            + ([short] if short else []))

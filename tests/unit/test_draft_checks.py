@@ -162,3 +162,20 @@ def test_a_lobe_listed_twice_is_a_glitch_the_reader_must_correct():
     assert contradictions([(F, "A 5 mm nodule in the left upper lobe and a 7 mm nodule in the left upper lobe."),
                            (IMP, "Two nodules in the left upper lobe.")]) == []
     assert contradictions(draft[:2] + [(IMP, "Pulmonary nodules in the left upper lobe and left lower lobe.")]) == []
+
+
+def test_a_sentence_stopped_after_its_size_is_flagged_once_naming_each():
+    from app.draft_checks import report_checks
+
+    # the bundled model's draft for the shared real series (session 19)
+    draft = [(F, "There is an 8 mm calcified nodule in the left lower lobe."),
+             (F, "There is a 25 mm solid nodule in the left upper lobe."),
+             (F, "There is a 9 mm."), (F, "There is a 9 mm."), (F, "There is no pleural effusion."),
+             (IMP, "Pulmonary nodules in the left lower lobe and left upper lobe.")]
+    found = report_checks(draft, _heads(nodule=0.99))
+    assert [c.sentences for c in found] == [(2, 3)]
+    assert found[0].message.startswith('Check: "There is a 9 mm." / "There is a 9 mm." gives a size but names no')
+    # a reader's own phrasing of sizes is left alone
+    written = [(F, "The nodule measures 9 mm."), (F, "A 12 mm nodule in the right upper lobe."),
+               (F, "Small effusion, about 2 cm deep."), (IMP, "Nodule of 9 mm.")]
+    assert report_checks(written, _heads(nodule=0.9, effusion=0.9)) == []
