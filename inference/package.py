@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.errors import PackageError
+from inference.preprocess import SLICE_SOURCES
 
 SUPPORTED_FORMATS = ("medmpt-package/1",)
 REQUIRED_FIELDS = (
@@ -167,6 +168,16 @@ def _check_manifest(manifest: Any, root: Path) -> None:
                                "it must be a number between 0.01 and 1000")
         if head.get("calibration") is not None and not isinstance(head["calibration"], dict):
             raise PackageError(f"manifest.json: diagnosis head {head['name']!r} has a 'calibration' that is not an object")
+    preprocessing = manifest["preprocessing"]
+    windows = preprocessing.get("windows") if isinstance(preprocessing, dict) else None
+    if not isinstance(windows, list) or any(not isinstance(w, dict) for w in windows):
+        raise PackageError("manifest.json 'preprocessing' must list its 'windows'")
+    for window in windows:
+        # Refused here, when the package is opened, not at the first draft.
+        source = window.get("slices", "self")
+        if source not in SLICE_SOURCES:
+            raise PackageError(f"manifest.json: window {window.get('name')!r} shows slices {source!r}, which this "
+                               f"version does not know (one of {', '.join(SLICE_SOURCES)}); a newer workstation may")
 
 
 def _check_files(files: dict[str, Any], root: Path) -> None:

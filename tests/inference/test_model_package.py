@@ -22,7 +22,7 @@ def _make_package(root: Path, **overrides) -> Path:
         pins[name] = hashlib.sha256((root / name).read_bytes()).hexdigest()
     manifest = {
         "format": "medmpt-package/1", "name": "hand-made", "version": "1.2.3", "clinical_use": False,
-        "label": "", "architecture": {}, "preprocessing": {},
+        "label": "", "architecture": {}, "preprocessing": {"windows": [{"name": "lung", "width": 1500, "level": -400}]},
         "tokens": {"bos": 2, "eos": 3, "pad": 0, "unk": 1, "max_length": 120},
         "generation": {"beams": 2, "max_steps": 120},
         "diagnosis": [{"name": "nodule", "classes": ["absent", "present"]}],
@@ -72,6 +72,10 @@ def test_manifest_edit_changes_the_model_hash(tmp_path: Path) -> None:
     ({"graphs": {"vision": {"fp32": "vision.onnx"}}}, "fp32 decoder graph"),
     ({"files": {"vision.onnx": "00"}}, "does not pin"),
     ({"files": {"../outside.onnx": "00", **{f: "0" for f in FILES}}}, "outside the package"),
+    # a channel a later version may define is refused when the package opens, not at the first draft
+    ({"preprocessing": {"windows": [{"name": "lung", "width": 1500, "level": -400, "slices": "slab-mip"}]}},
+     "window 'lung' shows slices 'slab-mip', which this version does not know"),
+    ({"preprocessing": {"size": 224}}, "must list its 'windows'"),
 ])
 def test_bad_manifest_is_refused(tmp_path: Path, overrides: dict, message: str) -> None:
     with pytest.raises(PackageError, match=message):
