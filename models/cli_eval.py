@@ -115,8 +115,9 @@ def format_figures(r: dict, model: str, source: str) -> str:
     checks = r.get("checks")
     if checks:
         right = ", ".join(f"{k} {a}/{n}" for k, (a, n) in checks["head_checks"].items()) or "none"
-        lines.append(f"| draft checks: drafts flagged / self-contradictions | {checks['drafts_flagged']} / "
-                     f"{checks['self_contradictions']} | head checks where the head was right: {right} |")
+        lines.append(f"| draft checks: drafts flagged / self-contradictions / drafts with an unfinished sentence | "
+                     f"{checks['drafts_flagged']} / {checks['self_contradictions']} / "
+                     f"{checks.get('unfinished_drafts', 0)} | head checks where the head was right: {right} |")
     for kind, v in r.get("finding_by_type", {}).items():
         lines.append(f"| {kind}: precision / recall / F1 | {_pct(v['precision'])} / {_pct(v['recall'])} / "
                      f"{_pct(v['f1'])} | {v['true']} true, {v['reported']} reported |")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from app.draft_checks import contradictions, disagreements
+from app.draft_checks import contradictions, disagreements, unfinished
 from inference.calibration import expected_calibration_error
 from inference.preprocess import CTInput
 from inference.result import ReportResult
@@ -162,6 +162,7 @@ class Tally:
     flagged: int = 0  # drafts with at least one check
     head_checks: dict[str, list[bool]] = field(default_factory=dict)  # head -> [head was right]
     self_contradictions: int = 0
+    unfinished: int = 0  # drafts with a sentence stopped after its size ("There is a 9 mm.")
     study_findings: dict[str, list[int]] = field(default_factory=dict)  # study -> [tp, fp, fn]
     # study -> [exact tp, reported - exact tp, true - exact tp]: its micro F1 is the exact F1
     study_exact_findings: dict[str, list[int]] = field(default_factory=dict)
@@ -269,8 +270,10 @@ def score_checks(tally: Tally, result: ReportResult, types: set[str]) -> None:
     the text, agrees with the truth; a self-contradiction is a defect of the text either way."""
     heads = disagreements([s.text for s in result.sentences], result.diagnosis)
     contradicted = contradictions((s.section, s.text) for s in result.sentences)
-    tally.flagged += bool(heads or contradicted)
+    short = unfinished(s.text for s in result.sentences)
+    tally.flagged += bool(heads or contradicted or short)
     tally.self_contradictions += len(contradicted)
+    tally.unfinished += short is not None
     for d in heads:
         tally.head_checks.setdefault(d.head, []).append((HEAD_TYPES[d.head] in types) != d.text_says_present)
 
@@ -322,6 +325,7 @@ def summarise(t: Tally) -> dict[str, Any]:
                             for kind, classes in sorted(t.by_class.items())},
         "large_nodules_by_subtype": dict(sorted(t.large_nodule_subtypes.items())),
         "checks": {"drafts_flagged": t.flagged, "self_contradictions": t.self_contradictions,
+                   "unfinished_drafts": t.unfinished,
                    "head_checks": {k: [sum(v), len(v)] for k, v in sorted(t.head_checks.items())}},
         "study_findings": dict(t.study_findings),  # for paired comparisons (`medmpt eval --compare`)
         "study_exact_findings": dict(t.study_exact_findings),

@@ -26,10 +26,13 @@ def test_head_checks_are_scored_against_the_truth_and_contradictions_counted():
     score_checks(tally, _result(says_none, 0.1), set())  # nothing to flag
     contradicting = [("FINDINGS", "No emphysema."), ("IMPRESSION", "Mild emphysema.")]
     score_checks(tally, _result(contradicting, 0.1), {"emphysema"})
+    stopped = [("FINDINGS", "There is a 9 mm."), ("FINDINGS", "No pleural effusion.")]
+    score_checks(tally, _result(stopped, 0.1), set())  # a sentence stopped after its size
     figures = summarise(tally)["checks"]
-    assert figures == {"drafts_flagged": 3, "self_contradictions": 1, "head_checks": {"nodule": [1, 2]}}
+    assert figures == {"drafts_flagged": 4, "self_contradictions": 1, "unfinished_drafts": 1,
+                       "head_checks": {"nodule": [1, 2]}}
     table = format_figures({**_EMPTY, "checks": figures}, "m", "d")
-    assert "| 3 / 1 | head checks where the head was right: nodule 1/2 |" in table
+    assert "| 4 / 1 / 1 | head checks where the head was right: nodule 1/2 |" in table
 
 
 _EMPTY = summarise(Tally())
