@@ -7,7 +7,7 @@ WORK is a `medmpt train --work` folder after stage two (its study cache and
 first 90 % of the studies, whether each sampled slice holds a nodule (the phantoms' ground
 truth); on the other 10 % it prints the per-slice AUC and the study-level AUC of the maximum
 over a study's 32 slices (nodule present or not), the latter again for nodules of 10 mm or more,
-the linear probe's slice AUC by how wide the nodule is on the slice (pixels at 224 x 224, from
+the linear probe's slice AUC by how wide the nodule is on the slice and by its subtype (pixels at 224 x 224, from
 the phantom's per-slice box) against the slices without one, and how many nodule-free slices
 and studies fire at the threshold that finds half of the nodules 5 pixels or wider. When the
 folder's checkpoint has run stage two, it also prints that model's nodule-head AUC on the studies
@@ -58,6 +58,21 @@ def _widths(record, column_count: int) -> np.ndarray:
                 here = sampled == index
                 widths[here] = np.maximum(widths[here], max(x1 - x0, y1 - y0) * 224 / record.size)
     return widths
+
+
+def _subtypes(record, column_count: int) -> np.ndarray:
+    """(S,) subtype ("solid", "part-solid", "ground-glass") of the widest nodule on each sampled
+    slice ("" where there is none)."""
+    sampled = np.asarray(record.original_indices)
+    widths = np.zeros(column_count, dtype=np.float32)
+    kinds = np.full(column_count, "", dtype=object)
+    for finding in record.findings:
+        if finding["type"] == "nodule":
+            for index, x0, y0, x1, y1 in finding.get("slice_boxes") or []:
+                width = max(x1 - x0, y1 - y0) * 224 / record.size
+                here = (sampled == index) & (width > widths)
+                widths[here], kinds[here] = width, finding.get("subtype", "")
+    return kinds
 
 
 def print_nodule_widths(records) -> None:
@@ -113,6 +128,11 @@ def main(work: Path, cases: int) -> None:
                 chosen = (truth == 0) | ((widths >= low) & (widths < high))
                 span = f"{low}-{high}" if high < 1000 else f"{low} or more"
                 print(f"   slices with a nodule {span} px wide (n={int((chosen & (truth == 1)).sum())}) "
+                      f"against slices without: AUC {roc_auc(score[chosen], truth[chosen].astype(int)):.3f}")
+            kinds = np.concatenate([_subtypes(records[k], embeddings.shape[1]) for k in held])
+            for kind in sorted({k for k in kinds if k}):
+                chosen = (truth == 0) | ((kinds == kind) & (widths >= 5))
+                print(f"   slices with a {kind} nodule 5 px or wider (n={int((chosen & (truth == 1)).sum())}) "
                       f"against slices without: AUC {roc_auc(score[chosen], truth[chosen].astype(int)):.3f}")
             visible = (truth == 1) & (widths >= 5)
             threshold = np.median(score[visible])  # finds half of the nodules 5 px or wider
