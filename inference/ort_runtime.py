@@ -165,14 +165,18 @@ class GraphSession:
 PACK_ALIGN = 256  # bytes: where each tensor packed into a shared buffer starts (as cudaMalloc aligns)
 
 
-def _pack_layout(names: Collection[str], shapes: Mapping[str, tuple], types: Mapping[str, Any]) -> dict[str, int]:
-    """Byte offsets of `names` packed one after another into one buffer; "" -> the total size."""
+def _nbytes(shape: tuple, dtype: Any) -> int:
+    return int(np.prod(shape)) * np.dtype(dtype).itemsize
+
+
+def _pack_layout(names: Collection[str], shapes: Mapping[str, tuple],
+                 types: Mapping[str, Any]) -> tuple[dict[str, int], int]:
+    """Byte offsets of `names` packed one after another into one buffer, and its size."""
     offsets, size = {}, 0
     for name in names:
         offsets[name] = size
-        size += -(-int(np.prod(shapes[name])) * np.dtype(types[name]).itemsize // PACK_ALIGN) * PACK_ALIGN
-    offsets[""] = size
-    return offsets
+        size += -(-_nbytes(shapes[name], types[name]) // PACK_ALIGN) * PACK_ALIGN
+    return offsets, size
 
 
 class FixedBinding:
@@ -204,9 +208,9 @@ class FixedBinding:
         self.shapes = {n: tuple(m.shape) for n, m in {**inputs, **outputs}.items()}
         packed_in = [n for n in packed_inputs if n in inputs and n not in swap]
         packed_out = [n for n in packed_outputs if n in outputs and n not in swap.values()]
-        self._in_offsets = _pack_layout(packed_in, self.shapes, self.types)
-        self._out_offsets = _pack_layout(packed_out, self.shapes, self.types)
-        self._staging = np.zeros(self._in_offsets[""], np.uint8)
+        self._in_offsets, in_size = _pack_layout(packed_in, self.shapes, self.types)
+        self._out_offsets, out_size = _pack_layout(packed_out, self.shapes, self.types)
+        self._staging = np.zeros(in_size, np.uint8)
 
         def buffer(name: str) -> Any:
             return ort.OrtValue.ortvalue_from_numpy(np.zeros(self.shapes[name], self.types[name]), device, 0)
@@ -214,7 +218,7 @@ class FixedBinding:
         def packed(size: int) -> Any:
             return ort.OrtValue.ortvalue_from_numpy(np.zeros(max(size, 1), np.uint8), device, 0)
 
-        self._packed_in, self._packed_out = packed(self._in_offsets[""]), packed(self._out_offsets[""])
+        self._packed_in, self._packed_out = packed(in_size), packed(out_size)
         self._values = {name: buffer(name) for name in inputs if name not in swap and name not in packed_in}
         self._values |= {name: buffer(name) for name in outputs if name not in swap.values() and name not in packed_out}
         self._pairs = {name: (buffer(name), buffer(name)) for name in swap}
@@ -285,7 +289,7 @@ class FixedBinding:
                 result[name] = self.get(name)
                 continue
             start = self._out_offsets[name]
-            size = int(np.prod(self.shapes[name])) * np.dtype(self.types[name]).itemsize
+            size = _nbytes(self.shapes[name], self.types[name])
             array = whole[start: start + size].view(self.types[name]).reshape(self.shapes[name])
             result[name] = array.astype(np.float32) if array.dtype == np.float16 else array.copy()
         return result

@@ -7,7 +7,9 @@ the KV-cache decoder-step graph (fp16 + IO binding on CUDA, fp32 on CPU). Both d
 runs, and then decodes, alternate between the paths so load from other processes (or a GPU
 changing speed) hits all alike. On CUDA, (c) is the fixed-shape decoder replayed as CUDA
 graphs: its search on the graph's best log-probabilities with a step's small tensors copied in
-and out at once and, side by side, one copy per tensor, and the whole logits normalised on the host. Prints figures and ratios; asserts nothing. Must not be imported by app, ui or inference.
+and out at once and, side by side, with one copy per tensor and with the whole logits
+normalised on the host. Prints figures and ratios; asserts nothing. Must not be imported by
+app, ui or inference.
 """
 
 from __future__ import annotations
@@ -235,7 +237,7 @@ def ort_path(package_dir: Path, pixels: np.ndarray, args) -> BenchPath:
 
 def measure(path: BenchPath, other: BenchPath, args) -> tuple[PathTimes, PathTimes, PathTimes | None]:
     """Vision runs alternate between the paths, and so do the decodes, in `--decode-rounds`
-    rounds of (a), (b), then (c) both ways: a GPU or CPU that speeds up or slows down during
+    rounds of (a), (b), then (c) three ways: a GPU or CPU that speeds up or slows down during
     the run (seen on lent GPUs) then moves every path's median alike. (c) is None (the reason
     printed) where there is no fixed-shape decoder or the search does not fit it."""
     times: tuple[list[float], list[float]] = ([], [])
@@ -356,7 +358,8 @@ def report(config: MedMPTConfig, a: PathTimes, b: PathTimes, args, ort_device: s
 
 def run(args: argparse.Namespace) -> int:
     if args.steps < 1 or args.beams < 1 or args.repeats < 1 or args.decode_rounds < 1:
-        print("medmpt bench infer: error: --steps, --beams and --repeats must be at least 1", file=sys.stderr)
+        print("medmpt bench infer: error: --steps, --beams, --repeats and --decode-rounds must be at least 1",
+              file=sys.stderr)
         return 2
     if args.device == "cuda" and not torch.cuda.is_available():
         print("medmpt bench infer: error: --device cuda but torch sees no CUDA GPU", file=sys.stderr)

@@ -196,25 +196,12 @@ def torch_reference(model, pixels: np.ndarray, device: str, repeats: int) -> Non
     model.to("cpu")
 
 
-def _layer_gathers_forward(self, input_ids, position, beam_index, cache_keys, cache_values, cross_keys,
-                           cross_values):
-    """StaticDecoderStep.forward as it was before 2026-11-27 (evening): each layer's cache picked
-    by its own Gather and reordered by another, each layer's cross keys/values by a Gather."""
-    emb = self.decoder.bert.bert.embeddings
-    x = emb.word_embeddings(input_ids) + emb.position_embeddings(position).unsqueeze(0)
-    x = emb.LayerNorm(x + emb.token_type_embeddings.weight[0])
-    slots = torch.arange(cache_keys.shape[3], device=input_ids.device)
-    write = (slots == position).view(1, 1, -1, 1)
-    bias = (slots > position).to(x.dtype).view(1, 1, 1, -1) * -1.0e4
+def _layer_by_layer(stacked: torch.Tensor) -> list[torch.Tensor]:
+    return [stacked[index] for index in range(stacked.shape[0])]  # a Gather per layer
 
-    def self_keys_values(index, new_keys, new_values):
-        return (torch.where(write, new_keys, cache_keys[index].index_select(0, beam_index)),
-                torch.where(write, new_values, cache_values[index].index_select(0, beam_index)))
 
-    logits, keys, values, cross = self._layers(x, bias, self_keys_values, cross_keys, cross_values)
-    top = min(2 * input_ids.shape[0] + 1, logits.shape[-1])
-    top_logprobs, top_ids = torch.log_softmax(logits[:, -1].float(), dim=-1).topk(top, dim=-1)
-    return logits, keys, values, cross, top_logprobs, top_ids
+def _reordered_layer_by_layer(self, cache: torch.Tensor, beam_index: torch.Tensor) -> list[torch.Tensor]:
+    return [layer.index_select(0, beam_index) for layer in _layer_by_layer(cache)]  # and one more each
 
 
 def decoder_ab(model, tmp: Path, device: str, repeats: int) -> None:
@@ -224,8 +211,9 @@ def decoder_ab(model, tmp: Path, device: str, repeats: int) -> None:
     cfg = model.config
     results = {}
     for name in ("reshapes", "layer-gathers", "transposes"):
-        if name == "layer-gathers":
-            StaticDecoderStep.forward = _layer_gathers_forward
+        if name == "layer-gathers":  # as before 2026-11-27 (evening)
+            StaticDecoderStep._layers_of = staticmethod(_layer_by_layer)
+            StaticDecoderStep._reordered_layers = _reordered_layer_by_layer
         if name == "transposes":
             StaticDecoderStep._split, StaticDecoderStep._join = DecoderStep._split, DecoderStep._join
         fp32 = export_decoder_static(model, tmp / f"static-{name}.onnx", batch=2, capacity=120)

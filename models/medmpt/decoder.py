@@ -156,6 +156,16 @@ class StaticDecoderStep(DecoderStep):
     def _join(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], 1, x.shape[1] * x.shape[3])
 
+    # The beam reorder once for all layers, then one Split: two Gathers and two Splits a step
+    # instead of a Gather per layer to pick the layer and another to reorder it (38 Gathers in
+    # the `paper` step). scripts/graph_variants.py times the old layout beside it.
+    @staticmethod
+    def _layers_of(stacked: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return stacked.unbind(0)
+
+    def _reordered_layers(self, cache: torch.Tensor, beam_index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self._layers_of(cache.index_select(1, beam_index))
+
     def forward(self, input_ids, position, beam_index, cache_keys, cache_values, cross_keys, cross_values):
         emb = self.decoder.bert.bert.embeddings
         x = emb.word_embeddings(input_ids) + emb.position_embeddings(position).unsqueeze(0)
@@ -164,17 +174,15 @@ class StaticDecoderStep(DecoderStep):
         write = (slots == position).view(1, 1, -1, 1)
         bias = (slots > position).to(x.dtype).view(1, 1, 1, -1) * NEG
 
-        # The beam reorder once for all layers, then one split per tensor: two Gathers and two
-        # Splits a step instead of a Gather per layer to pick the layer and another to reorder.
-        keys_by_layer = cache_keys.index_select(1, beam_index).unbind(0)
-        values_by_layer = cache_values.index_select(1, beam_index).unbind(0)
+        keys_by_layer = self._reordered_layers(cache_keys, beam_index)
+        values_by_layer = self._reordered_layers(cache_values, beam_index)
 
         def self_keys_values(index, new_keys, new_values):
             return (torch.where(write, new_keys, keys_by_layer[index]),
                     torch.where(write, new_values, values_by_layer[index]))
 
-        logits, keys, values, cross = self._layers(x, bias, self_keys_values, cross_keys.unbind(0),
-                                                   cross_values.unbind(0))
+        logits, keys, values, cross = self._layers(x, bias, self_keys_values, self._layers_of(cross_keys),
+                                                   self._layers_of(cross_values))
         # The beam search needs only each beam's best few log-probabilities: computed here, on
         # the device, it need not copy the logits (B x V) to the host and normalise them there.
         top = min(2 * input_ids.shape[0] + 1, logits.shape[-1])
