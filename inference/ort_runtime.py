@@ -165,6 +165,11 @@ class GraphSession:
 PACK_ALIGN = 256  # bytes: where each tensor packed into a shared buffer starts (as cudaMalloc aligns)
 
 
+def _float32(array: np.ndarray) -> np.ndarray:
+    """A host output as the runtime reads it: float16 widened to float32, anything else as is."""
+    return array.astype(np.float32) if array.dtype == np.float16 else array
+
+
 def _nbytes(shape: tuple, dtype: Any) -> int:
     return int(np.prod(shape)) * np.dtype(dtype).itemsize
 
@@ -277,8 +282,7 @@ class FixedBinding:
         """A host copy of output `name` of the last run, as float32 for float outputs."""
         if name in self._out_offsets:
             return self.get_many([name])[name]
-        array = self._values[name].numpy()
-        return array.astype(np.float32) if array.dtype == np.float16 else array
+        return _float32(self._values[name].numpy())
 
     def get_many(self, names: Collection[str]) -> dict[str, np.ndarray]:
         """Host copies of outputs `names` (the packed ones in one transfer), float as float32."""
@@ -291,7 +295,7 @@ class FixedBinding:
             start = self._out_offsets[name]
             size = _nbytes(self.shapes[name], self.types[name])
             array = whole[start: start + size].view(self.types[name]).reshape(self.shapes[name])
-            result[name] = array.astype(np.float32) if array.dtype == np.float16 else array.copy()
+            result[name] = _float32(array)  # a view of this call's own host copy
         return result
 
 
