@@ -295,7 +295,7 @@ class FixedBinding:
             start = self._out_offsets[name]
             size = _nbytes(self.shapes[name], self.types[name])
             array = whole[start: start + size].view(self.types[name]).reshape(self.shapes[name])
-            result[name] = _float32(array)  # a view of this call's own host copy
+            result[name] = _float32(array.copy())  # on the CPU numpy() may be a view of the live buffer
         return result
 
 
