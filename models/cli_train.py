@@ -51,8 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "stem down to the same grid; finds small objects better)")
     parser.add_argument("--input-channels", choices=INPUT_CHANNELS, default=defaults.input_channels,
                         help="what the three input channels show: windows (lung, wide, mediastinal: the "
-                             "paper's) or lung-neighbours (the wide window replaced by the lung window of the "
-                             "neighbouring sampled slices, their maximum)")
+                             "paper's), lung-neighbours (the wide window replaced by the lung window of the "
+                             "neighbouring sampled slices, their maximum) or neighbours-ground-glass (as "
+                             "lung-neighbours, with a ground-glass window, -1000 to -400 HU, in place of the "
+                             "mediastinal one)")
     parser.add_argument("--paste-share", type=float, default=PASTE_SHARE,
                         help="stage zero: share of slices given a pasted synthetic nodule (0 = none)")
     parser.add_argument("--slice-encoder", type=Path, default=None, metavar="PACKAGE",

@@ -24,7 +24,7 @@ from probe_slice_embeddings import probe  # scripts/ is the script's own folder 
 
 from models.medmpt.model import build_model
 from models.train.config import phantom_config
-from models.train.data import StudyCache, grey_to_pixels, training_seeds
+from models.train.data import StudyCache, grey_to_pixels, input_grey, training_seeds
 from models.train.encoder_from_package import load_slice_encoder
 from models.train.evaluate import largest_nodule_mm
 from models.train.metrics import roc_auc
@@ -43,7 +43,8 @@ def main(work: Path, package: Path, count: int) -> None:
     cls, patches = [], []
     with torch.no_grad():
         for record in records:
-            tokens, _ = encoder.all_tokens(grey_to_pixels(torch.from_numpy(np.array(cache.pixels[record.index]))))
+            grey = input_grey(np.array(cache.pixels[record.index]), model.config.input_channels)
+            tokens, _ = encoder.all_tokens(grey_to_pixels(torch.from_numpy(grey)))
             cls.append(tokens[:, 0])
             patches.append(tokens[:, 1:].half())  # (32, P, D): fp16 keeps 1,000 studies in about 1 GB
     cls, patches = torch.stack(cls), torch.stack(patches)

@@ -39,15 +39,20 @@ PREPROCESSING = copy.deepcopy(DEFAULT_PREPROCESSING)
 # MedMPTConfig.input_channels "lung-neighbours": the wide window's place holds the lung window
 # of the neighbouring sampled slices (inference.preprocess.neighbour_channels).
 NEIGHBOUR_WINDOW = {"name": "lung-neighbours", "width": 1500, "level": -400, "slices": "neighbours-max"}
+# MedMPTConfig.input_channels "neighbours-ground-glass": the mediastinal window's place holds a
+# narrow lung window, -1000 to -400 HU, where ground glass (-700 to -300 HU) is mid-grey on dark lung.
+GROUND_GLASS_WINDOW = {"name": "ground-glass", "width": 600, "level": -700}
 
 
 def preprocessing_spec(input_channels: str = "windows") -> dict:
     """The package's preprocessing for a model trained on `input_channels`."""
-    spec = copy.deepcopy(PREPROCESSING)
-    if input_channels == "lung-neighbours":
-        spec["windows"][1] = dict(NEIGHBOUR_WINDOW)
-    elif input_channels != "windows":
+    if input_channels not in INPUT_CHANNELS:
         raise ValueError(f"unknown input channels {input_channels!r} ({' or '.join(INPUT_CHANNELS)})")
+    spec = copy.deepcopy(PREPROCESSING)
+    if input_channels != "windows":
+        spec["windows"][1] = dict(NEIGHBOUR_WINDOW)
+    if input_channels == "neighbours-ground-glass":
+        spec["windows"][2] = dict(GROUND_GLASS_WINDOW)
     return spec
 GENERATION = {"beams": 2, "max_steps": 120, "no_repeat_previous": True, "length_penalty": 0.0}
 

@@ -127,9 +127,12 @@ def training_markdown(state: dict, command: str) -> str:
 
 def _channels(state: dict) -> str:
     """What the three input channels show, from the checkpoint's architecture."""
-    if (state.get("config") or {}).get("input_channels") == "lung-neighbours":
+    channels = (state.get("config") or {}).get("input_channels")
+    if channels in ("lung-neighbours", "neighbours-ground-glass"):
+        third = ("a ground-glass window (-1000 to -400 HU)" if channels == "neighbours-ground-glass"
+                 else "the mediastinal window")
         return ("three channels: the lung window, the lung window of the neighbouring sampled slices (their "
-                "maximum; made from the cached windows by models.train.data.input_grey) and the mediastinal window")
+                f"maximum; made from the cached windows by models.train.data.input_grey) and {third}")
     return "three HU windows"
 
 

@@ -4,10 +4,11 @@ Every training input is made by `inference.preprocess.preprocess` with the packa
 preprocessing spec, so training and inference cannot drift. Its output is an integer grey
 level g in 0..255 per window mapped to g * (scale / std) - mean / std, so the cache keeps g as
 uint8 and `grey_to_pixels` restores the exact float32 values. The cache is a memmap
-(N, 32, 3, 224, 224) plus one JSON record per study (labels, report, slice map, findings).
-The cache always holds the reference's three windows; a model trained on other input channels
-(MedMPTConfig.input_channels) reads them through `input_grey`, which builds its channels from
-the cached ones as the runtime builds them from the CT. Must not import app or ui.
+(N, 32, 4, 224, 224) plus one JSON record per study (labels, report, slice map, findings).
+The cache holds the reference's three windows and the ground-glass window
+(models.export.package.GROUND_GLASS_WINDOW), so one cache serves every choice of input channels
+(MedMPTConfig.input_channels): a model reads its channels through `input_grey`, which builds
+them from the cached ones as the runtime builds them from the CT. Must not import app or ui.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 from inference.preprocess import CTInput, neighbour_channels, preprocess
-from models.export.package import PREPROCESSING, preprocessing_spec
+from models.export.package import GROUND_GLASS_WINDOW, PREPROCESSING, preprocessing_spec
 from models.phantoms.case import PhantomCase, make_case
 from models.train.config import (
     RENDER_RECIPE,
@@ -32,7 +33,10 @@ from models.train.config import (
     SEVERITY_CLASSES,
 )
 
-SPEC = PREPROCESSING
+# What the cache holds: the reference's preprocessing with one window more (every window any
+# input_channels choice shows).
+SPEC = {**PREPROCESSING, "windows": [*PREPROCESSING["windows"], dict(GROUND_GLASS_WINDOW)]}
+CACHED_WINDOWS = len(SPEC["windows"])
 _NORM = SPEC["normalisation"]
 _STEP = np.float32(float(_NORM["scale"]) / float(_NORM["std"]))
 _OFFSET = np.float32(float(_NORM["mean"]) / float(_NORM["std"]))
@@ -93,11 +97,9 @@ def needs_neighbours(input_channels: str) -> bool:
 
 
 def input_grey(grey: np.ndarray, input_channels: str) -> np.ndarray:
-    """Cached grey levels (N, 3, H, W) of N consecutive sampled slices (the cache's windows) ->
-    the model's input channels of those slices, as inference.preprocess makes them from the CT
-    (the same window of the same slices, then the neighbour maximum where the spec asks)."""
-    if input_channels == "windows":
-        return grey
+    """Cached grey levels (N, 4, H, W) of N consecutive sampled slices (the cache's windows) ->
+    the model's input channels (N, 3, H, W) of those slices, as inference.preprocess makes them
+    from the CT (the same window of the same slices, then the neighbour maximum where the spec asks)."""
     cached = [(w["width"], w["level"]) for w in SPEC["windows"]]
     windows = preprocessing_spec(input_channels)["windows"]
     out = np.stack([grey[:, cached.index((w["width"], w["level"]))] for w in windows], axis=1)
@@ -128,7 +130,7 @@ def record_of(case: PhantomCase, index: int, original_indices: np.ndarray) -> St
 
 def render_study(seed: int, index: int = 0, size: int | None = None,
                  num_slices: int = RENDER_SLICES) -> tuple[np.ndarray, StudyRecord, PhantomCase]:
-    """Render phantom `seed` small and preprocess it: (uint8 (32, 3, S, S), record, case)."""
+    """Render phantom `seed` small and preprocess it: (uint8 (32, 4, S, S) cached windows, record, case)."""
     case = render_case(seed, size, num_slices)
     prepared = preprocess(ct_input(case), SPEC)
     return pixels_to_grey(prepared.pixel_values[0]), record_of(case, index, prepared.original_indices), case
@@ -141,7 +143,7 @@ class StudyCache:
         self.root = Path(root)
         self.seeds = list(seeds)
         size = int(SPEC["image_size"])
-        self.shape = (len(self.seeds), int(SPEC["num_slices"]), 3, size, size)
+        self.shape = (len(self.seeds), int(SPEC["num_slices"]), CACHED_WINDOWS, size, size)
         self.root.mkdir(parents=True, exist_ok=True)
         self._check_seeds()
         self.pixels = self._memmap("pixels.u8", self.shape)
@@ -150,10 +152,11 @@ class StudyCache:
     def _check_seeds(self) -> None:
         """Refuse a folder that caches other seeds or renders of another recipe."""
         path = self.root / "seeds.json"
-        wanted = {"recipe": RENDER_RECIPE, "seeds": self.seeds}
+        wanted = {"recipe": RENDER_RECIPE, "windows": CACHED_WINDOWS, "seeds": self.seeds}
         if path.exists():
             found = json.loads(path.read_text())
-            if not isinstance(found, dict) or found.get("recipe") != RENDER_RECIPE:
+            if (not isinstance(found, dict) or found.get("recipe") != RENDER_RECIPE
+                    or found.get("windows", 3) != CACHED_WINDOWS):
                 raise ValueError(f"{self.root} caches phantoms rendered with an older recipe; "
                                  "choose another cache folder")
             if found.get("seeds") != self.seeds:

@@ -22,10 +22,9 @@ import numpy as np
 from scipy import ndimage
 
 from inference.preprocess import window_normalise
-from models.export.package import PREPROCESSING
 from models.phantoms.lesion_paint import NODULE_HU
 from models.phantoms.truth import NODULE_SUBTYPES, nodule_size
-from models.train.data import pixels_to_grey
+from models.train.data import SPEC, pixels_to_grey
 from models.train.targets import box_cells
 
 SUBTYPE_SHARE = (0.5, 0.15, 0.2, 0.15)  # as models.phantoms.truth.sample_plan draws them
@@ -48,14 +47,14 @@ class Pasted:
 
 
 def _window(index: int) -> tuple[float, float]:
-    window = PREPROCESSING["windows"][index]
+    window = SPEC["windows"][index]
     low = float(window["level"]) - float(window["width"]) / 2.0
     return low, float(window["width"])
 
 
 def grey_of(hu: float, channel: int) -> float:
-    """The grey level (0..255) preprocess() gives `hu` in window `channel`."""
-    pixels = window_normalise(np.full((1, 1, 1), hu, dtype=np.float32), PREPROCESSING)
+    """The grey level (0..255) preprocess() gives `hu` in cached window `channel`."""
+    pixels = window_normalise(np.full((1, 1, 1), hu, dtype=np.float32), SPEC)
     return float(pixels_to_grey(pixels)[0, channel, 0, 0])
 
 
@@ -79,7 +78,7 @@ def lung_mask(lung_grey: np.ndarray) -> np.ndarray:
 
 
 def paste_nodule(grey: np.ndarray, rng: np.random.Generator) -> Pasted | None:
-    """Paste one nodule into `grey` ((3, H, W) uint8 window channels, changed in place).
+    """Paste one nodule into `grey` ((4, H, W) uint8 cached window channels, changed in place).
     None, and `grey` untouched, when the slice shows too little lung."""
     lung = lung_mask(grey[0])
     if int(lung.sum()) < MIN_LUNG_PIXELS:

@@ -138,10 +138,12 @@ class SlicePool:
                 self._paste(grey, labels, masks, j, rng)
         if self.neighbours:  # a pasted nodule is on its own slice only
             grey = np.stack([self._with_neighbours(grey[k], r) for k, r in enumerate(rows)])
+        else:
+            grey = input_grey(grey, self.channels)
         return self._tensors(grey, labels, masks, rows)
 
     def _with_neighbours(self, grey: np.ndarray, row: int) -> np.ndarray:
-        """Model input channels of pool slice `row`, whose cached channels are `grey` (3, H, W)."""
+        """Model input channels of pool slice `row`, whose cached channels are `grey` (4, H, W)."""
         study, j = self.studies[row // self.slices], row % self.slices
         lo, hi = max(j - 1, 0), min(j + 2, self.slices)
         stack = np.array(self.trainer.cache.pixels[study, lo:hi])

@@ -22,6 +22,7 @@ from models.export.package import PREPROCESSING, preprocessing_spec
 
 torch = pytest.importorskip("torch")
 
+from models.medmpt.config import INPUT_CHANNELS  # noqa: E402
 from models.testing import make_random_package, random_model_and_tokenizer  # noqa: E402
 from models.train.data import ct_input, input_grey, needs_neighbours, pixels_to_grey, render_study  # noqa: E402
 from models.train.encoder_from_package import load_slice_encoder  # noqa: E402
@@ -53,14 +54,30 @@ def test_the_runtime_shows_a_dot_on_one_slice_only_in_its_neighbours_channel():
     np.testing.assert_array_equal(neighbours[j][vessel], lung[j][vessel])  # the vessel is on every slice
 
 
-def test_training_input_is_bit_identical_to_the_runtimes_preprocessing_of_the_phantom():
-    grey, _, case = render_study(5, size=192)  # cached: the reference's three windows
-    want = pixels_to_grey(preprocess(ct_input(case), preprocessing_spec("lung-neighbours")).pixel_values[0])
-    got = input_grey(grey, "lung-neighbours")
+@pytest.mark.parametrize("channels", INPUT_CHANNELS)
+def test_training_input_is_bit_identical_to_the_runtimes_preprocessing_of_the_phantom(channels):
+    grey, _, case = render_study(5, size=192)  # cached: the reference's three windows and ground glass
+    assert grey.shape[1] == 4
+    want = pixels_to_grey(preprocess(ct_input(case), preprocessing_spec(channels)).pixel_values[0])
+    got = input_grey(grey, channels)
+    assert got.shape == want.shape and got.shape[1] == 3
     np.testing.assert_array_equal(got, want)
-    assert not np.array_equal(got[:, 1], grey[:, 1])  # not the wide window any more
-    assert input_grey(grey, "windows") is grey
-    assert needs_neighbours("lung-neighbours") and not needs_neighbours("windows")
+    assert np.array_equal(got[:, 1], grey[:, 1]) == (channels == "windows")  # the wide window or the neighbours
+    assert np.array_equal(got[:, 2], grey[:, 3]) == (channels == "neighbours-ground-glass")
+    assert needs_neighbours(channels) == (channels != "windows")
+
+
+def test_the_ground_glass_window_shows_a_ground_glass_nodule_the_mediastinal_window_cannot():
+    hu = np.full((40, 64, 64), -850.0, dtype=np.float32)  # lung
+    hu[:, 30:36, 30:36] = -620.0  # ground glass (the phantoms' ground-glass nodule)
+    ct = CTInput(hu, z_spacing_mm=5.0)
+    plain = preprocess(ct, preprocessing_spec("lung-neighbours")).pixel_values[0]
+    glass = preprocess(ct, preprocessing_spec("neighbours-ground-glass")).pixel_values[0]
+    inside, lung = (10, slice(None), 116, 116), (10, slice(None), 20, 20)  # (slice, channels, row, column)
+    np.testing.assert_array_equal(glass[:, :2], plain[:, :2])  # the lung and neighbours channels are unchanged
+    plain_contrast, glass_contrast = plain[inside] - plain[lung], glass[inside] - glass[lung]
+    assert plain_contrast[2] == 0  # the mediastinal window: both black
+    assert glass_contrast[2] > 2 * plain_contrast[0] > 0  # 2.5x the lung window's contrast
 
 
 def test_an_unknown_slice_source_or_channel_set_is_refused_by_name():

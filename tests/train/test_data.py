@@ -8,12 +8,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from inference.preprocess import preprocess  # noqa: E402
+from models.export.package import PREPROCESSING  # noqa: E402
 from models.phantoms.case import make_case  # noqa: E402
 from models.train.data import (  # noqa: E402
-    SPEC,
     StudyCache,
     ct_input,
     grey_to_pixels,
+    input_grey,
     render_case,
     render_slab,
 )
@@ -29,10 +30,11 @@ def test_cached_batch_pixels_equal_runtime_preprocessing(tmp_path, report_tokeni
     records = cache.records()
     assert [r.seed for r in records] == seeds
     targets = [study_targets(r, report_tokenizer, grid=7) for r in records]
-    batch = make_batch(np.asarray(cache.pixels), records, targets, pad=0)
+    grey = np.stack([input_grey(np.asarray(g), "windows") for g in cache.pixels])
+    batch = make_batch(grey, records, targets, pad=0)
     for row, record in enumerate(records):
         case = render_case(record.seed, size=record.size)
-        expected = preprocess(ct_input(case), SPEC)
+        expected = preprocess(ct_input(case), PREPROCESSING)
         assert np.array_equal(batch.pixels[row].numpy(), expected.pixel_values[0])
         assert record.original_indices == expected.original_indices.tolist()
 

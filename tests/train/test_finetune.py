@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from models.train.config import TrainSettings  # noqa: E402
+from models.train.data import input_grey  # noqa: E402
 from models.train.finetune import finetune, label_pos_weight, study_slice_labels  # noqa: E402
 from models.train.slice_pretrain import SLICE_LABELS  # noqa: E402
 from models.train.step import make_batch  # noqa: E402
@@ -33,7 +34,8 @@ class _Trainer:
         return study_targets(self.records[index], self.tokenizer, self.model.config.grid)
 
     def batch_of(self, indices):
-        return make_batch(np.stack([self.grey[i] for i in indices]), [self.records[i] for i in indices],
+        grey = np.stack([input_grey(self.grey[i], self.model.config.input_channels) for i in indices])
+        return make_batch(grey, [self.records[i] for i in indices],
                           [self._targets(i) for i in indices], self.model.config.pad_token_id)
 
 

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from models.medmpt.model import build_model  # noqa: E402
 from models.train.config import TrainSettings, phantom_config  # noqa: E402
+from models.train.data import input_grey  # noqa: E402
 from models.train.step import compute_losses, make_batch, train_step  # noqa: E402
 from models.train.targets import study_targets  # noqa: E402
 
@@ -27,7 +28,7 @@ def _tiny_model(vocab_size: int):
 def test_training_steps_lower_every_loss_term(small_studies, report_tokenizer):
     torch.manual_seed(0)
     model = _tiny_model(report_tokenizer.get_vocab_size())
-    grey = np.stack([g for g, _, _ in small_studies])
+    grey = np.stack([input_grey(g, model.config.input_channels) for g, _, _ in small_studies])
     records = [r for _, r, _ in small_studies]
     targets = [study_targets(r, report_tokenizer, model.config.grid) for r in records]
     batch = make_batch(grey, records, targets, pad=0)
