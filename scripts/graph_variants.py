@@ -1,5 +1,5 @@
 """Graph variants timed side by side on one device (a GPU aid): the vision graph exported four
-ways, and the fixed-shape decoder step laid out three ways (now, and two earlier layouts).
+ways, and the fixed-shape decoder step laid out four ways (now, and three earlier layouts).
 
     PYTHONPATH=. python3 scripts/graph_variants.py paper|tiny cuda|cpu [REPEATS]
 
@@ -21,8 +21,9 @@ For each: graph nodes (fp16, after ONNX Runtime's fusions), the largest differen
 output from `now` (fp32 graphs on the CPU), and the fp16 graph's median ms per 32-slice scan
 with its batch fixed at one scan, the pixels already on the device and, on CUDA, replayed as a
 CUDA graph (as the workstation runs it); then a torch reference. The decoder part exports the
-fixed-shape step three ways from the same weights (now; each layer's cache gathered apart, as
-before 2026-11-27 evening; that and heads split by transposes, as before e52bad8) and replays
+fixed-shape step four ways from the same weights (now; q, k and v from three products, as
+before 2026-11-28; that and each layer's cache gathered apart, as before 2026-11-27 evening;
+that and heads split by transposes, as before e52bad8) and replays
 each 120 times on its own buffers (CUDA graphs on CUDA): ms per step and the largest logit
 difference. Prints only; asserts nothing.
 """
@@ -196,6 +197,10 @@ def torch_reference(model, pixels: np.ndarray, device: str, repeats: int) -> Non
     model.to("cpu")
 
 
+# Nodes that launch no kernel (constants, and views of a buffer in ONNX Runtime).
+NO_KERNEL = ("Constant", "Identity", "Reshape", "Squeeze", "Unsqueeze")
+
+
 def _layer_by_layer(stacked: torch.Tensor) -> list[torch.Tensor]:
     return [stacked[index] for index in range(stacked.shape[0])]  # a Gather per layer
 
@@ -205,12 +210,16 @@ def _reordered_layer_by_layer(self, cache: torch.Tensor, beam_index: torch.Tenso
 
 
 def decoder_ab(model, tmp: Path, device: str, repeats: int) -> None:
-    """Fixed-shape decoder step: now (heads by reshapes, the cache reordered once for all layers
-    and split), against each layer's cache gathered apart (before 2026-11-27 evening), and
-    against heads split by transposes too (before e52bad8)."""
+    """Fixed-shape decoder step: now (q, k, v from one product with the scale in the query
+    weights, heads by reshapes, the cache reordered once for all layers and split), against q, k
+    and v from three products and the scores divided (before 2026-11-28), that with each layer's
+    cache gathered apart too (before 2026-11-27 evening), and with heads split by transposes too
+    (before e52bad8). Each layout keeps the earlier ones' changes."""
     cfg = model.config
     results = {}
-    for name in ("reshapes", "layer-gathers", "transposes"):
+    for name in ("now", "qkv-apart", "layer-gathers", "transposes"):
+        if name == "qkv-apart":  # as before 2026-11-28
+            StaticDecoderStep._self_qkv, StaticDecoderStep._cross_query = DecoderStep._self_qkv, DecoderStep._cross_query
         if name == "layer-gathers":  # as before 2026-11-27 (evening)
             StaticDecoderStep._layers_of = staticmethod(_layer_by_layer)
             StaticDecoderStep._reordered_layers = _reordered_layer_by_layer
@@ -238,13 +247,14 @@ def decoder_ab(model, tmp: Path, device: str, repeats: int) -> None:
             step()
         logits.append(fixed.get("logits"))
         ms = [timed(step, 120) for _ in range(max(1, repeats // 10))]
-        results[name] = (statistics.median(ms), logits[0], len(onnx.load(str(fp16)).graph.node))
+        results[name] = (statistics.median(ms), logits[0], sum(
+            node.op_type not in NO_KERNEL for node in onnx.load(str(fp16)).graph.node))
         graph.terminate()
         del fixed, graph
-    base = results["reshapes"][1]
+    base = results["now"][1]
     for name, (ms, logits, nodes) in results.items():
-        print(f"decoder_static {name:13s} {ms:6.3f} ms/step (120-step replays)  {nodes} nodes  "
-              f"logits vs reshapes {float(np.abs(logits - base).max()):.2e}", flush=True)
+        print(f"decoder_static {name:13s} {ms:6.3f} ms/step (120-step replays)  {nodes} nodes besides reshapes  "
+              f"logits vs now {float(np.abs(logits - base).max()):.2e}", flush=True)
 
 
 def main() -> None:

@@ -93,8 +93,18 @@ class DecoderStep(nn.Module):
     def _join(self, x: torch.Tensor) -> torch.Tensor:
         return _merge(x)
 
+    def _self_qkv(self, attention, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Self-attention queries (scaled by 1 / sqrt(dh)), keys and values of `x`, heads split."""
+        q = self._split(attention.query(x)) / math.sqrt(attention.attention_head_size)
+        return q, self._split(attention.key(x)), self._split(attention.value(x))
+
+    def _cross_query(self, attention, x: torch.Tensor) -> torch.Tensor:
+        """Cross-attention queries (scaled by 1 / sqrt(dh)) of `x`, heads split."""
+        return self._split(attention.query(x)) / math.sqrt(attention.attention_head_size)
+
     def _attend(self, q, k, v, bias=None):
-        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        """Attention of queries `q`, already scaled by 1 / sqrt(dh)."""
+        scores = q @ k.transpose(-2, -1)
         if bias is not None:
             scores = scores + bias
         weights = torch.softmax(scores, dim=-1)
@@ -120,16 +130,15 @@ class DecoderStep(nn.Module):
         Returns logits, the stacked keys and values, and the cross-attention maps."""
         all_keys, all_values, cross_maps = [], [], []
         for index, layer in enumerate(self.decoder.bert.bert.encoder.layer):
-            sa = layer.attention.self
-            keys, values = self_keys_values(index, self._split(sa.key(x)), self._split(sa.value(x)))
+            queries, keys, values = self._self_qkv(layer.attention.self, x)
+            keys, values = self_keys_values(index, keys, values)
             all_keys.append(keys)
             all_values.append(values)
-            context, _ = self._attend(self._split(sa.query(x)), keys, values, bias)
+            context, _ = self._attend(queries, keys, values, bias)
             out = layer.attention.output
             x = out.LayerNorm(out.dense(self._join(context)) + x)
             ca = layer.crossattention
-            context, weights = self._attend(self._split(ca.self.query(x)),
-                                            cross_keys[index], cross_values[index])
+            context, weights = self._attend(self._cross_query(ca.self, x), cross_keys[index], cross_values[index])
             cross_maps.append(weights.mean(dim=1))
             x = ca.output.LayerNorm(ca.output.dense(self._join(context)) + x)
             x = layer.output.LayerNorm(layer.output.dense(layer.intermediate(x)) + x)
@@ -155,6 +164,22 @@ class StaticDecoderStep(DecoderStep):
 
     def _join(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], 1, x.shape[1] * x.shape[3])
+
+    # A step is bound by kernel launches (H200: 0.61 ms for about 165 kernels), so the step's
+    # graph folds what it can into the weights: the 1 / sqrt(dh) of the scores into the query
+    # weights (no Div a layer, twice), and the self-attention q, k and v into one product of
+    # the concatenated weights, split after (one MatMul and one Add instead of three each).
+    # The exporter's constant folding computes the scaled and concatenated weights once.
+    def _self_qkv(self, attention, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        scale = 1.0 / math.sqrt(attention.attention_head_size)
+        weight = torch.cat([attention.query.weight * scale, attention.key.weight, attention.value.weight])
+        bias = torch.cat([attention.query.bias * scale, attention.key.bias, attention.value.bias])
+        q, k, v = nn.functional.linear(x, weight, bias).split(attention.all_head_size, dim=-1)
+        return self._split(q), self._split(k), self._split(v)
+
+    def _cross_query(self, attention, x: torch.Tensor) -> torch.Tensor:
+        scale = 1.0 / math.sqrt(attention.attention_head_size)
+        return self._split(nn.functional.linear(x, attention.query.weight * scale, attention.query.bias * scale))
 
     # The beam reorder once for all layers, then one Split: two Gathers and two Splits a step
     # instead of a Gather per layer to pick the layer and another to reorder it (38 Gathers in

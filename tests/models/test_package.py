@@ -137,12 +137,31 @@ def test_the_cuda_graph_decoder_reorders_its_cache_once_not_per_layer(tiny_packa
     gathers = [node for node in graph.node if node.op_type == "Gather"]
     reorders = [node for node in gathers if node.input[1] == "beam_index"]
     assert sorted(node.input[0] for node in reorders) == ["cache_keys", "cache_values"]
-    splits = [node for node in graph.node if node.op_type == "Split"]
     layers = manifest["architecture"]["text_layers"]
-    assert len(splits) == 4 and all(len(node.output) == layers for node in splits)
+    splits = [node for node in graph.node if node.op_type == "Split" and len(node.output) == layers]
+    assert sorted(node.input[0] for node in splits if node.input[0].startswith("cross_")) == [
+        "cross_keys", "cross_values"]
+    assert len(splits) == 4
     assert len(gathers) <= 5, [(node.name, node.input) for node in gathers]
     assert all(inputs_of.get(node.input[0]) is None or inputs_of[node.input[0]].op_type != "Gather"
                for node in gathers)
+
+
+def test_the_cuda_graph_decoder_computes_q_k_v_in_one_product_with_the_scale_in_the_weights(tiny_package,
+                                                                                              manifest):
+    # A step is bound by kernel launches: per layer one product for the self-attention's q, k
+    # and v (split in three after), and no division of the scores (1 / sqrt(dh) is in the query
+    # weights): 30 kernels fewer in the `paper` step (213 -> 183 besides reshapes).
+    graph = onnx.load(str(tiny_package / manifest["graphs"]["decoder_static"]["fp16"])).graph
+    arch = manifest["architecture"]
+    layers, width = arch["text_layers"], arch["text_width"]
+    assert not [node for node in graph.node if node.op_type == "Div"]
+    qkv = [node for node in graph.node if node.op_type == "Split" and len(node.output) == 3]
+    assert len(qkv) == layers
+    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+    products = [shapes.get(node.input[1]) for node in graph.node if node.op_type == "MatMul"]
+    assert products.count((width, 3 * width)) == layers
+    assert products.count((width, width)) == 3 * layers + 1  # self-attention out, cross query and out; LM head
 
 
 def test_vision_outputs_have_documented_shapes(manifest, vision_ort):
