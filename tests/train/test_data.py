@@ -61,6 +61,20 @@ def test_cache_refuses_renders_of_an_older_recipe(tmp_path):
         StudyCache(folder, [1, 2])
 
 
+def test_cache_refuses_a_folder_of_three_windows(tmp_path):
+    """A cache written before the ground-glass window was cached (three windows a slice) would be
+    read with the wrong layout: refused, not misread."""
+    import json
+
+    from models.train.config import RENDER_RECIPE
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    (folder / "seeds.json").write_text(json.dumps({"recipe": RENDER_RECIPE, "seeds": [1, 2]}))
+    with pytest.raises(ValueError, match="older recipe"):
+        StudyCache(folder, [1, 2])
+
+
 def _nodule_peak_hu(case) -> list[tuple[float, float]]:
     """(size mm, brightest HU inside the box on the nodule's slices) of each nodule."""
     peaks = []
