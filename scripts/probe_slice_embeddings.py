@@ -132,8 +132,9 @@ def main(work: Path, cases: int) -> None:
             kinds = np.concatenate([_subtypes(records[k], embeddings.shape[1]) for k in held])
             for kind in sorted({k for k in kinds if k}):
                 chosen = (truth == 0) | ((kinds == kind) & (widths >= 5))
+                found = roc_auc(score[chosen], truth[chosen].astype(int))  # None: no such slice held out
                 print(f"   slices with a {kind} nodule 5 px or wider (n={int((chosen & (truth == 1)).sum())}) "
-                      f"against slices without: AUC {roc_auc(score[chosen], truth[chosen].astype(int)):.3f}")
+                      f"against slices without: AUC {'n/a' if found is None else f'{found:.3f}'}")
             visible = (truth == 1) & (widths >= 5)
             threshold = np.median(score[visible])  # finds half of the nodules 5 px or wider
             empty = [k for k in held if study[k] == 0]
