@@ -42,6 +42,10 @@ NEIGHBOUR_WINDOW = {"name": "lung-neighbours", "width": 1500, "level": -400, "sl
 # MedMPTConfig.input_channels "neighbours-ground-glass": the mediastinal window's place holds a
 # narrow lung window, -1000 to -400 HU, where ground glass (-700 to -300 HU) is mid-grey on dark lung.
 GROUND_GLASS_WINDOW = {"name": "ground-glass", "width": 600, "level": -700}
+# MedMPTConfig.input_channels "lung-slab": the second channel is the lung window of a thin slab
+# around the slice (its maximum with the planes a third of the way to the sampled slices around
+# it; inference.preprocess), where a vessel shows as a tube and a nodule stays round.
+SLAB_WINDOW = {"name": "lung-slab", "width": 1500, "level": -400, "slices": "slab-max"}
 
 
 def preprocessing_spec(input_channels: str = "windows") -> dict:
@@ -49,7 +53,9 @@ def preprocessing_spec(input_channels: str = "windows") -> dict:
     if input_channels not in INPUT_CHANNELS:
         raise ValueError(f"unknown input channels {input_channels!r} ({' or '.join(INPUT_CHANNELS)})")
     spec = copy.deepcopy(PREPROCESSING)
-    if input_channels != "windows":
+    if input_channels == "lung-slab":
+        spec["windows"][1] = dict(SLAB_WINDOW)
+    elif input_channels != "windows":
         spec["windows"][1] = dict(NEIGHBOUR_WINDOW)
     if input_channels == "neighbours-ground-glass":
         spec["windows"][2] = dict(GROUND_GLASS_WINDOW)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 RELEVANCE_METHODS = ("rollout", "cls-attention")  # of `patch_relevance`
-INPUT_CHANNELS = ("windows", "lung-neighbours", "neighbours-ground-glass")  # of `input_channels`
+INPUT_CHANNELS = ("windows", "lung-neighbours", "neighbours-ground-glass", "lung-slab")  # of `input_channels`
 
 # Architecture fields that the model package manifest records (docs/model-package.md).
 MANIFEST_FIELDS = (
@@ -55,7 +55,10 @@ class MedMPTConfig:
     # tell a nodule (on one slice) from a vessel in cross-section (on the next ones too), as a
     # reader does by scrolling; "neighbours-ground-glass": as "lung-neighbours", with the
     # mediastinal window replaced by a narrow lung window (-1000 to -400 HU) in which ground-glass
-    # nodules and opacities, faint in the lung window, stand out.
+    # nodules and opacities, faint in the lung window, stand out; "lung-slab": the wide window
+    # replaced by the lung window of a thin slab around the slice (the maximum of the slice and the
+    # planes a third of the way to the sampled slices around it), where a vessel shows as a tube
+    # and a nodule stays round, as in the thin-slab MIPs radiologists read for nodules.
     input_channels: str = "windows"
     num_slices: int = 32
     vision_width: int = 768

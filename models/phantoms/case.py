@@ -40,6 +40,10 @@ class PhantomCase:
     study: dict[str, Any] = field(default_factory=dict)  # study-level measurements and labels
     plan: CasePlan | None = None
     patient: Patient | None = None
+    third_planes: np.ndarray | None = None
+    """float32 (Z, 2, Y, X) or None: HU on the planes a third of the way from each slice to the
+    slices below and above it (`make_case(third_planes=True)`), as a thin-slice series holds them
+    between the sampled slices; inference.preprocess shows them in a "slab-max" window."""
 
     def finding_mask(self, i: int) -> np.ndarray:
         """Boolean (Z, Y, X) mask of findings[i]."""
@@ -67,6 +71,7 @@ def make_case(
     plan: CasePlan | None = None,
     noise: bool = True,
     slab_mm: float | None = None,
+    third_planes: bool = False,
 ) -> PhantomCase:
     """Render phantom `seed`. `size` and `num_slices` override the scanner protocol (the same
     seed keeps the same patient and findings), e.g. size=192, num_slices=32 for training.
@@ -74,7 +79,11 @@ def make_case(
     `slab_mm` renders each slice that thick (partial volume, noise) while the slices stay
     `num_slices` apart over the whole chest: 32 thin slices sampled from a thin-slice scan, as
     the runtime's nearest-slice sampling feeds a real series to the model. By default a slice is
-    as thick as the slices are apart."""
+    as thick as the slices are apart.
+
+    `third_planes` also renders, for each slice, the planes a third of the way to the slices
+    below and above (as thick, with noise of the same level drawn from a stream of its own), kept
+    in `PhantomCase.third_planes`; every other output is the same as without them."""
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     plan = plan or sample_plan(np.random.default_rng([seed, 0]))
@@ -98,24 +107,37 @@ def make_case(
     meas = Measurements(geo, p, slots)
     rng_noise = np.random.default_rng([seed, 4])
     sd = _noise_sd(rng_noise, slab, p) if noise else 0.0
+    rng_planes = np.random.default_rng([seed, 6])
+    thirds = np.empty((len(zs), 2, *geo.shape[1:]), np.float32) if third_planes else None
+    third = float(geo.slice_thickness) / 3.0
     for k, z in enumerate(zs):
         layers, masks = _render_plane(renderer, painter, p, float(z))
-        hu_sum = layers.hu
-        for dz in _slab_offsets(slab):  # thick slices average a slab
-            hu_sum = hu_sum + _render_plane(renderer, painter, p, float(z + dz))[0].hu
-        layers.hu = hu_sum / np.float32(1 + len(_slab_offsets(slab)))
-        hu = smooth3(layers.hu)
-        if sd:
-            hu += smooth3(rng_noise.standard_normal(hu.shape, dtype=np.float32)) * np.float32(sd / 0.375)
-        np.clip(hu, HU_MIN, HU_MAX, out=hu)
-        vol.store(k, hu, layers, masks, slots)
-        meas.add_slice(k, hu, layers, masks)
+        layers.hu = _slice_hu(renderer, painter, p, float(z), slab, sd, rng_noise, layers.hu)
+        vol.store(k, layers.hu, layers, masks, slots)
+        meas.add_slice(k, layers.hu, layers, masks)
+        if thirds is not None:
+            for j, dz in enumerate((-third, third)):
+                thirds[k, j] = _slice_hu(renderer, painter, p, float(z + dz), slab, sd, rng_planes)
     findings, bits, study = meas.findings(lesions.nodules, plan)
     report = write_report(findings, np.random.default_rng([seed, 5]))
     study["noise_sd_hu"] = round(sd, 2)
     study["covid_severity"] = study.get("covid_severity", covid_class(0.0))
     return PhantomCase(seed, geo, vol.hu, vol.lobes, vol.tissue, vol.bits, findings,
-                       [slots.index(b) for b in bits], report, study, plan, p)
+                       [slots.index(b) for b in bits], report, study, plan, p, thirds)
+
+
+def _slice_hu(renderer: AnatomyRenderer, painter: LesionPainter, p: Patient, z: float, slab: float,
+              sd: float, rng: np.random.Generator, centre: np.ndarray | None = None) -> np.ndarray:
+    """The HU of the slice centred at z: the slab's planes averaged (partial volume), smoothed,
+    noise of `sd` added from `rng`, clipped. `centre`: the plane at z, when already rendered."""
+    hu_sum = centre if centre is not None else _render_plane(renderer, painter, p, z)[0].hu
+    for dz in _slab_offsets(slab):  # thick slices average a slab
+        hu_sum = hu_sum + _render_plane(renderer, painter, p, z + dz)[0].hu
+    hu = smooth3(hu_sum / np.float32(1 + len(_slab_offsets(slab))))
+    if sd:
+        hu += smooth3(rng.standard_normal(hu.shape, dtype=np.float32)) * np.float32(sd / 0.375)
+    np.clip(hu, HU_MIN, HU_MAX, out=hu)
+    return hu
 
 
 def _slab_offsets(thickness: float) -> tuple[float, ...]:

@@ -133,6 +133,9 @@ def _channels(state: dict) -> str:
                  else "the mediastinal window")
         return ("three channels: the lung window, the lung window of the neighbouring sampled slices (their "
                 f"maximum; made from the cached windows by models.train.data.input_grey) and {third}")
+    if channels == "lung-slab":
+        return ("three channels: the lung window, the lung window of a thin slab around the slice (its maximum "
+                "with the planes a third of the way to the sampled slices below and above) and the mediastinal window")
     return "three HU windows"
 
 

@@ -4,9 +4,11 @@ Every training input is made by `inference.preprocess.preprocess` with the packa
 preprocessing spec, so training and inference cannot drift. Its output is an integer grey
 level g in 0..255 per window mapped to g * (scale / std) - mean / std, so the cache keeps g as
 uint8 and `grey_to_pixels` restores the exact float32 values. The cache is a memmap
-(N, 32, 4, 224, 224) plus one JSON record per study (labels, report, slice map, findings).
-The cache holds the reference's three windows and the ground-glass window
-(models.export.package.GROUND_GLASS_WINDOW), so one cache serves every choice of input channels
+(N, 32, 5, 224, 224) plus one JSON record per study (labels, report, slice map, findings).
+The cache holds the reference's three windows, the ground-glass window
+(models.export.package.GROUND_GLASS_WINDOW) and the lung window of the thin slab around each
+slice (SLAB_WINDOW: the phantoms are rendered with the planes a third of the way to the slices
+around each slice, `make_case(third_planes=True)`), so one cache serves every choice of input channels
 (MedMPTConfig.input_channels): a model reads its channels through `input_grey`, which builds
 them from the cached ones as the runtime builds them from the CT. Must not import app or ui.
 """
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 
 from inference.preprocess import CTInput, neighbour_channels, preprocess
-from models.export.package import GROUND_GLASS_WINDOW, PREPROCESSING, preprocessing_spec
+from models.export.package import GROUND_GLASS_WINDOW, PREPROCESSING, SLAB_WINDOW, preprocessing_spec
 from models.phantoms.case import PhantomCase, make_case
 from models.train.config import (
     RENDER_RECIPE,
@@ -35,7 +37,7 @@ from models.train.config import (
 
 # What the cache holds: the reference's preprocessing with one window more (every window any
 # input_channels choice shows).
-SPEC = {**PREPROCESSING, "windows": [*PREPROCESSING["windows"], dict(GROUND_GLASS_WINDOW)]}
+SPEC = {**PREPROCESSING, "windows": [*PREPROCESSING["windows"], dict(GROUND_GLASS_WINDOW), dict(SLAB_WINDOW)]}
 CACHED_WINDOWS = len(SPEC["windows"])
 _NORM = SPEC["normalisation"]
 _STEP = np.float32(float(_NORM["scale"]) / float(_NORM["std"]))
@@ -70,15 +72,18 @@ def render_slab(seed: int) -> float:
 
 
 def render_case(seed: int, size: int | None = None, num_slices: int = RENDER_SLICES) -> PhantomCase:
-    """Phantom `seed` rendered with the training recipe: its matrix, 32 thin slices over the chest."""
-    return make_case(seed, size=size or render_size(seed), num_slices=num_slices, slab_mm=render_slab(seed))
+    """Phantom `seed` rendered with the training recipe: its matrix, 32 thin slices over the chest,
+    each with its planes a third of the way to the slices around it."""
+    return make_case(seed, size=size or render_size(seed), num_slices=num_slices, slab_mm=render_slab(seed),
+                     third_planes=True)
 
 
 def ct_input(case: PhantomCase) -> CTInput:
     """The runtime's CT input for a phantom (slice 0 inferior, spacings from its geometry)."""
     geo = case.geometry
     return CTInput(case.hu, z_spacing_mm=float(geo.slice_thickness),
-                   pixel_spacing_mm=(float(geo.pixel_spacing), float(geo.pixel_spacing)))
+                   pixel_spacing_mm=(float(geo.pixel_spacing), float(geo.pixel_spacing)),
+                   third_planes=case.third_planes)
 
 
 def pixels_to_grey(pixel_values: np.ndarray) -> np.ndarray:
@@ -93,16 +98,22 @@ def grey_to_pixels(grey: torch.Tensor) -> torch.Tensor:
 
 def needs_neighbours(input_channels: str) -> bool:
     """Whether a slice's model input depends on its neighbouring sampled slices."""
-    return any(w.get("slices", "self") != "self" for w in preprocessing_spec(input_channels)["windows"])
+    return any(w.get("slices") == "neighbours-max" for w in preprocessing_spec(input_channels)["windows"])
+
+
+def _cached_key(window: dict) -> tuple:
+    """Which cached window holds a window's grey levels: its HU range, and whether it shows the
+    slab (a neighbour maximum is made from the slices' own window)."""
+    return window["width"], window["level"], window.get("slices") == "slab-max"
 
 
 def input_grey(grey: np.ndarray, input_channels: str) -> np.ndarray:
-    """Cached grey levels (N, 4, H, W) of N consecutive sampled slices (the cache's windows) ->
+    """Cached grey levels (N, 5, H, W) of N consecutive sampled slices (the cache's windows) ->
     the model's input channels (N, 3, H, W) of those slices, as inference.preprocess makes them
     from the CT (the same window of the same slices, then the neighbour maximum where the spec asks)."""
-    cached = [(w["width"], w["level"]) for w in SPEC["windows"]]
+    cached = [_cached_key(w) for w in SPEC["windows"]]
     windows = preprocessing_spec(input_channels)["windows"]
-    out = np.stack([grey[:, cached.index((w["width"], w["level"]))] for w in windows], axis=1)
+    out = np.stack([grey[:, cached.index(_cached_key(w))] for w in windows], axis=1)
     return neighbour_channels(out, {"windows": windows})
 
 
@@ -130,7 +141,7 @@ def record_of(case: PhantomCase, index: int, original_indices: np.ndarray) -> St
 
 def render_study(seed: int, index: int = 0, size: int | None = None,
                  num_slices: int = RENDER_SLICES) -> tuple[np.ndarray, StudyRecord, PhantomCase]:
-    """Render phantom `seed` small and preprocess it: (uint8 (32, 4, S, S) cached windows, record, case)."""
+    """Render phantom `seed` small and preprocess it: (uint8 (32, 5, S, S) cached windows, record, case)."""
     case = render_case(seed, size, num_slices)
     prepared = preprocess(ct_input(case), SPEC)
     return pixels_to_grey(prepared.pixel_values[0]), record_of(case, index, prepared.original_indices), case

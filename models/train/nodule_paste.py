@@ -54,7 +54,8 @@ def _window(index: int) -> tuple[float, float]:
 
 def grey_of(hu: float, channel: int) -> float:
     """The grey level (0..255) preprocess() gives `hu` in cached window `channel`."""
-    pixels = window_normalise(np.full((1, 1, 1), hu, dtype=np.float32), SPEC)
+    image = np.full((1, 1, 1), hu, dtype=np.float32)
+    pixels = window_normalise(image, SPEC, slab=image)  # the slab window: the slab is as bright
     return float(pixels_to_grey(pixels)[0, channel, 0, 0])
 
 
@@ -78,7 +79,7 @@ def lung_mask(lung_grey: np.ndarray) -> np.ndarray:
 
 
 def paste_nodule(grey: np.ndarray, rng: np.random.Generator) -> Pasted | None:
-    """Paste one nodule into `grey` ((4, H, W) uint8 cached window channels, changed in place).
+    """Paste one nodule into `grey` ((5, H, W) uint8 cached window channels, changed in place).
     None, and `grey` untouched, when the slice shows too little lung."""
     lung = lung_mask(grey[0])
     if int(lung.sum()) < MIN_LUNG_PIXELS:

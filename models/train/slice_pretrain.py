@@ -143,7 +143,7 @@ class SlicePool:
         return self._tensors(grey, labels, masks, rows)
 
     def _with_neighbours(self, grey: np.ndarray, row: int) -> np.ndarray:
-        """Model input channels of pool slice `row`, whose cached channels are `grey` (4, H, W)."""
+        """Model input channels of pool slice `row`, whose cached channels are `grey` (5, H, W)."""
         study, j = self.studies[row // self.slices], row % self.slices
         lo, hi = max(j - 1, 0), min(j + 2, self.slices)
         stack = np.array(self.trainer.cache.pixels[study, lo:hi])

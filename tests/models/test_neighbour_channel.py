@@ -56,15 +56,16 @@ def test_the_runtime_shows_a_dot_on_one_slice_only_in_its_neighbours_channel():
 
 @pytest.mark.parametrize("channels", INPUT_CHANNELS)
 def test_training_input_is_bit_identical_to_the_runtimes_preprocessing_of_the_phantom(channels):
-    grey, _, case = render_study(5, size=192)  # cached: the reference's three windows and ground glass
-    assert grey.shape[1] == 4
+    grey, _, case = render_study(5, size=192)  # cached: the reference's three windows, ground glass, slab
+    assert grey.shape[1] == 5
     want = pixels_to_grey(preprocess(ct_input(case), preprocessing_spec(channels)).pixel_values[0])
     got = input_grey(grey, channels)
     assert got.shape == want.shape and got.shape[1] == 3
     np.testing.assert_array_equal(got, want)
     assert np.array_equal(got[:, 1], grey[:, 1]) == (channels == "windows")  # the wide window or the neighbours
+    assert np.array_equal(got[:, 1], grey[:, 4]) == (channels == "lung-slab")  # or the slab
     assert np.array_equal(got[:, 2], grey[:, 3]) == (channels == "neighbours-ground-glass")
-    assert needs_neighbours(channels) == (channels != "windows")
+    assert needs_neighbours(channels) == (channels in ("lung-neighbours", "neighbours-ground-glass"))
 
 
 def test_the_ground_glass_window_shows_a_ground_glass_nodule_the_mediastinal_window_cannot():

@@ -61,16 +61,18 @@ def test_cache_refuses_renders_of_an_older_recipe(tmp_path):
         StudyCache(folder, [1, 2])
 
 
-def test_cache_refuses_a_folder_of_three_windows(tmp_path):
-    """A cache written before the ground-glass window was cached (three windows a slice) would be
-    read with the wrong layout: refused, not misread."""
+@pytest.mark.parametrize("windows", [None, 4])
+def test_cache_refuses_a_folder_of_an_older_window_layout(tmp_path, windows):
+    """A cache written before the ground-glass window (three windows a slice, no count recorded) or
+    the slab window (four) was cached would be read with the wrong layout: refused, not misread."""
     import json
 
     from models.train.config import RENDER_RECIPE
 
     folder = tmp_path / "cache"
     folder.mkdir()
-    (folder / "seeds.json").write_text(json.dumps({"recipe": RENDER_RECIPE, "seeds": [1, 2]}))
+    found = {"recipe": RENDER_RECIPE, "seeds": [1, 2]} | ({"windows": windows} if windows else {})
+    (folder / "seeds.json").write_text(json.dumps(found))
     with pytest.raises(ValueError, match="older recipe"):
         StudyCache(folder, [1, 2])
 
