@@ -25,7 +25,12 @@ import numpy as np
 import torch
 
 from inference.preprocess import CTInput, neighbour_channels, preprocess
-from models.export.package import GROUND_GLASS_WINDOW, PREPROCESSING, SLAB_WINDOW, preprocessing_spec
+from models.export.package import (
+    GROUND_GLASS_WINDOW,
+    PREPROCESSING,
+    SLAB_WINDOW,
+    preprocessing_spec,
+)
 from models.phantoms.case import PhantomCase, make_case
 from models.train.config import (
     RENDER_RECIPE,
