@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,10 @@ class StudyCache:
                                  "choose another cache folder")
             if found.get("seeds") != self.seeds:
                 raise ValueError(f"{self.root} caches other phantom seeds; choose another cache folder")
-        path.write_text(json.dumps(wanted))
+            return  # already this cache's: not rewritten, as render workers open it side by side
+        partial = path.with_name(f"seeds.json.{os.getpid()}")
+        partial.write_text(json.dumps(wanted))
+        os.replace(partial, path)  # whole or absent for a reader at any moment
 
     def _memmap(self, name: str, shape: tuple[int, ...]) -> np.memmap:
         path = self.root / name

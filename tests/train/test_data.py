@@ -52,6 +52,23 @@ def test_cache_refuses_other_seeds(tmp_path):
         StudyCache(tmp_path / "cache", [3, 4])
 
 
+def test_a_cache_opened_again_leaves_its_seed_list_alone(tmp_path):
+    """Render workers open the cache side by side: one rewriting seeds.json while another reads it
+    once crashed a 3,000-phantom render half way. Opening an existing cache must not rewrite it,
+    and a new one's list is written whole (no partial file left behind)."""
+    folder = tmp_path / "cache"
+    StudyCache(folder, [1, 2])
+    seeds = folder / "seeds.json"
+    before = seeds.stat().st_mtime_ns
+    seeds.chmod(0o444)  # a rewrite would now fail (as root it would not: compare the time too)
+    try:
+        StudyCache(folder, [1, 2])
+    finally:
+        seeds.chmod(0o644)
+    assert seeds.stat().st_mtime_ns == before
+    assert sorted(p.name for p in folder.iterdir()) == ["done.u8", "pixels.u8", "seeds.json"]
+
+
 def test_cache_refuses_renders_of_an_older_recipe(tmp_path):
     """A training run must never silently reuse phantoms rendered the old way (10 mm slabs)."""
     folder = tmp_path / "cache"
